@@ -1,0 +1,64 @@
+"""Root Typer app, shared sub-apps and the one place user errors become one clear line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from humo import __version__
+
+app = typer.Typer(
+    name="humo",
+    help="humo: human motion generation and understanding.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+train_app = typer.Typer(help="Train models.", no_args_is_help=True)
+data_app = typer.Typer(help="Build and inspect motion corpora.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(data_app, name="data")
+
+
+class UserError(Exception):
+    """An error caused by the user's input: printed as one line, exit code 2, no traceback."""
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"humo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """humo: human motion generation and understanding."""
+
+
+def _register() -> None:
+    # Each module adds its commands to `app`, `train_app` or `data_app` at import time.
+    from humo.cli import represent  # noqa: F401
+
+
+def main() -> None:
+    """Console-script entry point: run the app; ValueError/UserError become one clear line."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except (UserError, ValueError, FileNotFoundError, FileExistsError) as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
