@@ -1,0 +1,97 @@
+"""``save_pretrained`` / ``from_pretrained`` for every humo model (config.json + model.safetensors).
+
+Built on ``huggingface_hub.PyTorchModelHubMixin`` with three changes the field needs:
+
+* loading is **strict**: missing or unexpected keys raise with the key list (the mixin's default
+  ``strict=False`` silently keeps random weights);
+* pickles are never read: a folder or repo without ``model.safetensors`` is an error;
+* a truncated or corrupt weight file raises a ``ValueError`` naming the file.
+
+Frozen external parts (text encoders) are kept out of ``state_dict`` by the models themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo", "human-motion"]):
+    """Base class: subclasses take JSON-able constructor arguments only (they become config.json)."""
+
+    @classmethod
+    def _resolve_file(cls, model_id: str, filename: str, *, revision, cache_dir, force_download,
+                      local_files_only, token) -> str:
+        if os.path.isdir(model_id):
+            path = os.path.join(model_id, filename)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{filename} not found in {model_id!r} (humo never reads pickles)")
+            return path
+        if os.path.exists(model_id):
+            raise ValueError(f"{model_id!r} is a file; from_pretrained takes a folder or a hub id")
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return hf_hub_download(repo_id=model_id, filename=filename, revision=revision, cache_dir=cache_dir,
+                                   force_download=force_download, token=token,
+                                   local_files_only=local_files_only)
+        except Exception as e:  # network errors, unknown repo, offline mode
+            raise FileNotFoundError(
+                f"could not get {filename} of {model_id!r} from the Hugging Face Hub ({type(e).__name__}: {e}); "
+                "pass a local folder made by save_pretrained"
+            ) from e
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision=None, cache_dir=None, force_download=False,
+                         local_files_only=False, token=None, map_location: str = "cpu", strict: bool = True,
+                         **model_kwargs):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        model = cls(**model_kwargs)
+        path = cls._resolve_file(str(model_id), WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                                 force_download=force_download, local_files_only=local_files_only, token=token)
+        try:
+            state = load_file(path, device=str(map_location))
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise ValueError(f"corrupt or truncated checkpoint {path!r}: {e}") from e
+        load_state_dict_strict(model, state, strict=strict)
+        return model.eval()
+
+    @classmethod
+    def _load_as_pickle(cls, *args, **kwargs):  # pragma: no cover - defensive
+        raise ValueError("humo never unpickles weights; save them with save_pretrained (safetensors)")
+
+    @classmethod
+    def read_config(cls, folder: str | Path) -> dict:
+        """The config.json of a saved folder, with a clear error if it is missing or corrupt."""
+        path = Path(folder) / CONFIG_NAME
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path} not found: not a folder written by save_pretrained") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"corrupt config {path}: {e}") from e
+
+
+def load_state_dict_strict(model: nn.Module, state: dict, strict: bool = True) -> None:
+    """Load ``state`` into ``model``; with ``strict`` raise a ValueError listing missing/unexpected keys
+    and shape mismatches instead of torch's long RuntimeError."""
+    own = model.state_dict()
+    bad_shapes = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                  for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if bad_shapes:
+        raise ValueError("checkpoint does not match the model config: " + "; ".join(bad_shapes[:10]))
+    result = model.load_state_dict(state, strict=False)
+    if strict and (result.missing_keys or result.unexpected_keys):
+        raise ValueError(
+            f"checkpoint keys do not match {type(model).__name__}: missing {result.missing_keys[:10]}, "
+            f"unexpected {result.unexpected_keys[:10]}"
+        )
