@@ -35,6 +35,7 @@ class Skeleton:
     leg_joints: tuple[int, int]
     mirror: tuple[int, ...]
     fps: float
+    raw_offsets: tuple[tuple[float, float, float], ...] = ()
 
     @property
     def num_joints(self) -> int:
@@ -91,6 +92,11 @@ SMPL22 = Skeleton(
     leg_joints=(5, 8),
     mirror=_mirror_perm(_SMPL_NAMES),
     fps=20.0,
+    # Unit rest directions of each joint's incoming bone (the reference's t2m_raw_offsets): the rest
+    # pose that naive IK measures rotations against.
+    raw_offsets=((0, 0, 0), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, -1, 0), (0, 1, 0), (0, -1, 0),
+                 (0, -1, 0), (0, 1, 0), (0, 0, 1), (0, 0, 1), (0, 1, 0), (1, 0, 0), (-1, 0, 0), (0, 0, 1),
+                 (0, -1, 0), (0, -1, 0), (0, -1, 0), (0, -1, 0), (0, -1, 0), (0, -1, 0)),
 )
 
 # KIT-ML: indices follow the reference chains; face joints [11, 16, 5, 8] are
@@ -118,6 +124,9 @@ KIT21 = Skeleton(
     leg_joints=(17, 18),
     mirror=_mirror_perm(_KIT_NAMES),
     fps=12.5,
+    raw_offsets=((0, 0, 0), (0, 1, 0), (0, 1, 0), (0, 1, 0), (0, 1, 0), (1, 0, 0), (0, -1, 0), (0, -1, 0),
+                 (-1, 0, 0), (0, -1, 0), (0, -1, 0), (1, 0, 0), (0, -1, 0), (0, -1, 0), (0, 0, 1), (0, 0, 1),
+                 (-1, 0, 0), (0, -1, 0), (0, -1, 0), (0, 0, 1), (0, 0, 1)),
 )
 
 SKELETONS: dict[str, Skeleton] = {"smpl22": SMPL22, "kit21": KIT21}

@@ -1,0 +1,1 @@
+"""Training loops (one file per model family) and their shared utilities (`humo.training.common`)."""
