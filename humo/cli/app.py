@@ -37,9 +37,23 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """humo: human motion generation and understanding."""
 
 
+_registered = False
+
+
 def _register() -> None:
     # Each module adds its commands to `app`, `train_app` or `data_app` at import time.
+    global _registered
+    if _registered:
+        return
     from humo.cli import represent  # noqa: F401
+
+    _registered = True
+
+
+def get_app() -> typer.Typer:
+    """The fully registered app (for Typer's CliRunner in tests and for docs)."""
+    _register()
+    return app
 
 
 def main() -> None:

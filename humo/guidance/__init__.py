@@ -1,0 +1,14 @@
+"""Composable guidance shared by every generator (style rule 3).
+
+Prediction guidance (:class:`ClassifierFreeGuidance`, :class:`AutoGuidance`) combines two network
+passes and tells the loop how many passes it needs; latent guidance (:class:`RecognizerGuidance`) is a
+hook that updates latents after a step.
+"""
+
+from humo.guidance.autoguidance import AutoGuidance, DegradeMode
+from humo.guidance.base import LatentGuidance, PredictionGuidance, split_guidance
+from humo.guidance.cfg import CFGSchedule, ClassifierFreeGuidance
+from humo.guidance.recognizer import RecognizerGuidance
+
+__all__ = ["AutoGuidance", "CFGSchedule", "ClassifierFreeGuidance", "DegradeMode", "LatentGuidance",
+           "PredictionGuidance", "RecognizerGuidance", "split_guidance"]

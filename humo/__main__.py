@@ -1,0 +1,3 @@
+from humo.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""``humo train evaluator``: train the contrastive text-motion evaluator on a HumanML3D-layout corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from humo.cli.app import train_app
+
+
+@train_app.command("evaluator")
+def train_evaluator_command(
+    corpus: Path = typer.Argument(..., help="Corpus folder in HumanML3D layout (new_joint_vecs/, texts/, "
+                                            "<split>.txt, Mean.npy/Std.npy)."),
+    out: Path = typer.Argument(..., help="Run folder: checkpoint/ (resumable) and final/ (the evaluator)."),
+    steps: int = typer.Option(20_000, help="Total optimisation steps."),
+    batch_size: int = typer.Option(64, help="Pairs per step (the InfoNCE negatives)."),
+    lr: float = typer.Option(1e-4, help="AdamW learning rate."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
+    seed: int = typer.Option(0, help="Model init, dropout and data order."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/checkpoint if present."),
+    preset: str = typer.Option("base", help="Evaluator size: tiny, small, base, large."),
+    text_encoder: str = typer.Option("minilm", help="Frozen text encoder (minilm, clip, hub id or folder)."),
+    split: str = typer.Option("train", help="Split file to train on (<split>.txt)."),
+    save_every: int = typer.Option(1000, help="Checkpoint period in steps."),
+):
+    """Train a contrastive evaluator (symmetric InfoNCE, 512-d) for the evaluation protocol."""
+    from humo.models.text_encoder import TextEncoder, offline_env
+    from humo.training.evaluator import HumanML3DTexts, train_evaluator
+
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder {corpus} not found")
+    offline_env()
+    dataset = HumanML3DTexts(corpus, split)
+    has_stats = (corpus / "Mean.npy").is_file() and (corpus / "Std.npy").is_file()
+    mean, std = dataset.stats() if has_stats else (None, None)
+    result = train_evaluator(dataset, out, steps=steps, batch_size=batch_size, lr=lr, device=device, seed=seed,
+                             resume=resume, preset=preset, model_kwargs={"text_encoder": text_encoder},
+                             text_encoder=TextEncoder(text_encoder), mean=mean, std=std, save_every=save_every)
+    typer.echo(f"evaluator (step {result.step}) saved to {result.final_dir}")

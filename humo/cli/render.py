@@ -1,0 +1,72 @@
+"""``humo render`` (videos / contact sheets of motions) and ``humo export`` (convert a motion file).
+
+Inputs are ``.npy`` joints ``(T, 22, 3)`` or HumanML3D features ``(T, 263)`` (told apart by shape),
+``.json`` motions written by :meth:`humo.motion.Motion.save`, or SMPL-22 ``.bvh`` files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from humo.cli.app import app
+
+_VIDEO = (".mp4", ".gif")
+
+
+@app.command("render")
+def render(
+    inputs: list[Path] = typer.Argument(..., help="Motion files (.npy joints or 263-d features, .json, .bvh); "
+                                                  "several are drawn side by side."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .mp4, .gif, or .png (contact sheet)."),
+    fps: float | None = typer.Option(None, "--fps", help="Playback frame rate (default: the first input's)."),
+    title: list[str] | None = typer.Option(None, "--title", help="Caption per input (repeat the option); "
+                                                                 "default: the motion's text or file name."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace existing output files."),
+    contact_sheet: bool = typer.Option(False, "--contact-sheet",
+                                       help="Also write a PNG contact sheet next to the video (OUT with .png)."),
+    frames: int = typer.Option(8, "--frames", min=1, help="Frames per row in contact sheets."),
+) -> None:
+    """Render motions side by side to a video (.mp4/.gif) or a contact sheet (.png)."""
+    from humo.motion import Motion
+    from humo.viz import render_contact_sheet, render_video
+
+    suffix = out.suffix.lower()
+    if suffix not in _VIDEO + (".png",):
+        raise ValueError(f"--out {out}: unsupported suffix {out.suffix!r}; use .mp4, .gif or .png")
+    sheet = out if suffix == ".png" else out.with_suffix(".png") if contact_sheet else None
+    targets = [p for p in (out if suffix != ".png" else None, sheet) if p is not None]
+    for target in targets:  # check every output before spending time on loading and drawing
+        if target.exists() and not force:
+            raise FileExistsError(f"{target} already exists; pass --force to replace it")
+    if title and len(title) != len(inputs):
+        raise ValueError(f"got {len(title)} --title values for {len(inputs)} inputs")
+    motions = [Motion.load(p) for p in inputs]
+    titles = list(title) if title else [m.text or p.stem for m, p in zip(motions, inputs, strict=True)]
+    rate = fps if fps is not None else motions[0].fps
+    joints = [m.joints for m in motions]
+    if suffix in _VIDEO:
+        render_video(joints, out, fps=rate, titles=titles, overwrite=force)
+        typer.echo(f"wrote {out}")
+    if sheet is not None:
+        render_contact_sheet(joints, sheet, n_frames=frames, titles=titles, fps=rate, overwrite=force)
+        typer.echo(f"wrote {sheet}")
+
+
+@app.command("export")
+def export(
+    input: Path = typer.Argument(..., help="Motion file (.npy joints or 263-d features, .json, .bvh)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .bvh, .npy, .json, .mp4, .gif or .png."),
+    fps: float | None = typer.Option(None, "--fps", help="Frame rate of the input (default: the file's, else 20)."),
+    title: str | None = typer.Option(None, "--title", help="Caption stored in .json / drawn in videos."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output file."),
+) -> None:
+    """Convert a motion file to another format (chosen by the suffix of --out)."""
+    from humo.motion import Motion
+
+    motion = Motion.load(input, fps=fps)
+    if title is not None:
+        motion.text = title
+    motion.save(out, overwrite=force)
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,62 @@
+"""``humo represent``: convert between joints (T, 22, 3) and HumanML3D features (T, 263), with a round-trip check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from humo.cli.app import UserError, app
+
+
+def _load_npy(path: Path):
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"cannot read {path}: {e}") from e
+    return torch.from_numpy(np.asarray(array, dtype=np.float64))
+
+
+@app.command()
+def represent(
+    input: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or HumanML3D features (T, 263)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the converted array here (.npy)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+):
+    """Convert joints <-> 263-d features and report the round-trip error.
+
+    Example: humo represent ../shared/data/humanml3d/new_joints/012314.npy --out feats.npy
+    """
+    import numpy as np
+
+    from humo.representations.humanml3d import canonicalize, features_to_joints, joints_to_features, uniform_skeleton
+
+    data = _load_npy(input)
+    if data.ndim == 3 and data.shape[-2:] == (22, 3):
+        feats = joints_to_features(data)
+        back = features_to_joints(feats)
+        ref = canonicalize(uniform_skeleton(data))[:-1]
+        err = float((back - ref).abs().max())
+        typer.echo(f"joints {tuple(data.shape)} -> features {tuple(feats.shape)}; "
+                   f"features -> joints max abs error vs canonicalised input: {err:.2e} m")
+        result = feats
+    elif data.ndim == 2 and data.shape[-1] == 263:
+        result = features_to_joints(data)
+        typer.echo(f"features {tuple(data.shape)} -> joints {tuple(result.shape)}")
+    else:
+        raise UserError(f"{input}: expected joints (T, 22, 3) or features (T, 263), got {tuple(data.shape)}")
+    if out is not None:
+        if out.exists() and not force:
+            raise FileExistsError(f"{out} exists (use --force to overwrite)")
+        if out.suffix != ".npy":
+            raise UserError(f"--out must end in .npy, got {out.name}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp.npy")
+        np.save(tmp, result.float().numpy())
+        tmp.replace(out)
+        typer.echo(f"wrote {out}")

@@ -1,0 +1,65 @@
+"""Classifier-free guidance: ``pred = uncond + w (cond - uncond)`` with a schedule and a window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+
+from humo.guidance.base import PredictionGuidance
+
+
+class CFGSchedule(str, Enum):
+    """``constant``: w = scale. ``linear`` (MAR): w = 1 + (scale - 1) * progress."""
+
+    CONSTANT = "constant"
+    LINEAR = "linear"
+
+
+@dataclass
+class ClassifierFreeGuidance(PredictionGuidance):
+    """Classifier-free guidance.
+
+    Args:
+        scale: guidance weight ``w`` (1 = conditional prediction only, one network pass).
+        schedule: ``"constant"`` or ``"linear"`` (MAR: ``1 + (w - 1) * revealed / total``).
+        start, stop: the window, as fractions of the steps, where guidance is applied; outside
+            it the conditional prediction is returned and the loop runs one pass.
+    """
+
+    scale: float = 4.5
+    schedule: CFGSchedule | str = CFGSchedule.CONSTANT
+    start: float = 0.0
+    stop: float = 1.0
+
+    def __post_init__(self):
+        try:
+            self.schedule = CFGSchedule(self.schedule)
+        except ValueError:
+            raise ValueError(f"unknown CFG schedule {self.schedule!r}; choose 'constant' or 'linear'") from None
+        if not 0.0 <= self.start <= self.stop <= 1.0:
+            raise ValueError(f"need 0 <= start <= stop <= 1, got start={self.start}, stop={self.stop}")
+        if not torch.isfinite(torch.tensor(float(self.scale))):
+            raise ValueError(f"CFG scale must be finite, got {self.scale}")
+
+    def scale_at(self, step: int, num_steps: int, progress: float | None = None) -> float:
+        if not self.active(step, num_steps):
+            return 1.0
+        if self.schedule is CFGSchedule.CONSTANT:
+            return float(self.scale)
+        p = (step + 1) / num_steps if progress is None else float(progress)
+        return 1.0 + (float(self.scale) - 1.0) * p
+
+    def second_condition(self, cond: torch.Tensor, null_cond: torch.Tensor,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """The unconditional pass uses the model's null condition."""
+        return null_cond.expand_as(cond)
+
+    def __call__(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor, step: int, num_steps: int,
+                 progress: float | None = None) -> torch.Tensor:
+        """Combine predictions ``(B, ...)`` of the conditional and unconditional passes."""
+        w = self.scale_at(step, num_steps, progress)
+        if w == 1.0:
+            return pred_cond
+        return pred_uncond + w * (pred_cond - pred_uncond)

@@ -1,0 +1,307 @@
+"""The text-to-motion evaluation formulas (T2M, CVPR 2022) as pure torch functions over embeddings.
+
+Every function takes embeddings ``(N, D)`` (torch tensors or numpy arrays, CPU or GPU), computes in
+float64 and returns 0-d / 1-d float64 tensors on the input's device. Random draws take an explicit
+``torch.Generator`` (``None`` = torch's global generator); the draws are made on the generator's device
+and moved to the data. Results match the reference implementation (``utils/metrics.py`` of
+EricGuo5513/text-to-motion, copied into MDM, MLD, T2M-GPT, MoMask, MARDM) up to float rounding, with
+these documented differences:
+
+* distances are computed in float64 and ``d^2`` is clamped at 0 before the square root (the reference
+  can return NaN for two identical float32 vectors);
+* ``frechet_distance(method="eigh")`` (the default) gets ``Tr sqrtm(S1 S2)`` from the eigenvalues of the
+  symmetric PSD matrix ``sqrt(S1) S2 sqrt(S1)`` (same value, similar matrices); ``method="scipy"``
+  runs the reference's ``scipy.linalg.sqrtm`` path verbatim;
+* ``diversity`` accepts ``N == times`` (the reference asserts ``N > times``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from humo.representations._checks import check_tensor
+
+FID_METHODS = ("eigh", "scipy")
+IMAGINARY_ATOL = 1e-3  # the reference raises when the root's imaginary part exceeds this
+
+
+def _matrix(x, name: str, ndim: int = 2) -> torch.Tensor:
+    x = check_tensor(x, name, min_dim=ndim)
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{name} has an empty feature axis, shape {tuple(x.shape)}")
+    return x.to(torch.float64)
+
+
+def _paired(text_emb, motion_emb) -> tuple[torch.Tensor, torch.Tensor]:
+    t = _matrix(text_emb, "text_emb")
+    m = _matrix(motion_emb, "motion_emb")
+    if t.shape != m.shape:
+        raise ValueError(f"text_emb {tuple(t.shape)} and motion_emb {tuple(m.shape)} must have the same shape")
+    return t, m.to(t.device)
+
+
+def _randperm(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    return torch.randperm(n, generator=generator, device=gen_device).to(device)
+
+
+def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(..., N, D), (..., M, D) -> (..., N, M)`` Euclidean distances, the reference's expansion."""
+    d2 = -2.0 * (a @ b.transpose(-1, -2))
+    d2 = d2 + (a * a).sum(-1, keepdim=True) + (b * b).sum(-1).unsqueeze(-2)
+    return d2.clamp_min(0.0).sqrt()
+
+
+def euclidean_distance_matrix(a, b) -> torch.Tensor:
+    """Pairwise Euclidean distances.
+
+    Args:
+        a: ``(N, D)`` embeddings.
+        b: ``(M, D)`` embeddings.
+
+    Returns:
+        ``(N, M)`` float64, ``out[i, j] = ||a[i] - b[j]||``.
+    """
+    a, b = _matrix(a, "a"), _matrix(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a (N, {a.shape[1]}) and b (M, {b.shape[1]}) must have the same embedding size")
+    return _distances(a, b.to(a.device))
+
+
+def _batches(n: int, batch_size: int, generator, shuffle: bool, device) -> torch.Tensor:
+    """``(n_batches, batch_size)`` indices: a (shuffled) order cut into full batches (drop_last)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if n < batch_size:
+        raise ValueError(f"need at least batch_size={batch_size} samples, got {n}")
+    order = _randperm(n, generator, device) if shuffle else torch.arange(n, device=device)
+    n_batches = n // batch_size
+    return order[: n_batches * batch_size].view(n_batches, batch_size)
+
+
+def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle) -> torch.Tensor:
+    t, m = _paired(text_emb, motion_emb)
+    idx = _batches(t.shape[0], batch_size, generator, shuffle, t.device)
+    return _distances(t[idx], m[idx])  # (n_batches, B, B), row = text, column = motion
+
+
+def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
+                generator: torch.Generator | None = None, shuffle: bool = True) -> torch.Tensor:
+    """R-precision top-1..top-k of the T2M protocol (``calculate_R_precision`` / ``calculate_top_k``).
+
+    The pairs are (shuffled and) cut into batches of ``batch_size`` (the last partial batch is
+    dropped). In each batch every text ranks the batch's motions by Euclidean distance; a hit at
+    rank ``r`` counts for every ``k >= r`` (cumulative). Counts are divided by the number of pairs used.
+
+    Args:
+        text_emb: ``(N, D)`` text embeddings; row ``i`` describes ``motion_emb[i]``.
+        motion_emb: ``(N, D)`` motion embeddings.
+        top_k: how many ranks to report (``<= batch_size``).
+        batch_size: 32 in the protocol.
+        generator: draws the shuffling permutation (``randperm(N)``).
+        shuffle: ``False`` keeps the given order (use when the rows already come in shuffled batches).
+
+    Returns:
+        ``(top_k,)`` float64: ``[R@1, R@2, ..., R@top_k]``.
+    """
+    if not 1 <= top_k <= batch_size:
+        raise ValueError(f"top_k must be in [1, batch_size={batch_size}], got {top_k}")
+    dist = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
+    ranked = dist.argsort(dim=-1, stable=True)[..., :top_k]  # (n_batches, B, top_k) motion indices
+    truth = torch.arange(batch_size, device=dist.device).view(1, -1, 1)
+    hits = (ranked == truth).cumsum(-1) > 0  # cumulative: found within the first k ranks
+    return hits.sum(dim=(0, 1)).to(torch.float64) / (dist.shape[0] * batch_size)
+
+
+def matching_score(text_emb, motion_emb, batch_size: int = 32, generator: torch.Generator | None = None,
+                   shuffle: bool = True) -> torch.Tensor:
+    """MM-Dist: mean distance between each text and its own motion, over the same drop_last batches as
+    :func:`r_precision` (sum of each batch's distance-matrix trace / number of pairs used).
+
+    Args:
+        text_emb, motion_emb: ``(N, D)`` paired embeddings.
+        batch_size, generator, shuffle: as in :func:`r_precision` (same draw gives the same pairs).
+
+    Returns:
+        0-d float64.
+    """
+    dist = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
+    return dist.diagonal(dim1=-2, dim2=-1).sum() / (dist.shape[0] * batch_size)
+
+
+def activation_statistics(x) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of ``x: (N, D)`` (``np.cov(rowvar=False)``)."""
+    x = _matrix(x, "activations")
+    if x.shape[0] < 2:
+        raise ValueError(f"activation statistics need at least 2 samples, got {x.shape[0]}")
+    mu = x.mean(0)
+    xc = x - mu
+    return mu, xc.T @ xc / (x.shape[0] - 1)
+
+
+def _check_gaussian(mu, sigma, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    mu = check_tensor(mu, f"mu{name}").to(torch.float64).reshape(-1)
+    sigma = check_tensor(sigma, f"sigma{name}", min_dim=2).to(torch.float64)
+    if sigma.ndim != 2 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ValueError(f"sigma{name} must have shape ({mu.shape[0]}, {mu.shape[0]}), got {tuple(sigma.shape)}")
+    return mu, sigma
+
+
+def _psd_sqrt(sigma: torch.Tensor, name: str) -> torch.Tensor:
+    w, v = torch.linalg.eigh((sigma + sigma.T) / 2)
+    scale = float(w.abs().max()) if w.numel() else 0.0
+    if float(w.min()) < -1e-8 * max(scale, 1e-300):
+        raise ValueError(f"{name} is not positive semi-definite (eigenvalue {float(w.min()):.3g}); "
+                         "use method='scipy' for arbitrary matrices")
+    return (v * w.clamp_min(0.0).sqrt()) @ v.T
+
+
+def _trace_sqrt_eigh(s1: torch.Tensor, s2: torch.Tensor, eps: float) -> torch.Tensor:
+    def eigenvalues(a, b):
+        r = _psd_sqrt(a, "sigma1")
+        m = r @ b @ r  # similar to a @ b, symmetric PSD
+        return torch.linalg.eigvalsh((m + m.T) / 2)
+
+    for name, s in (("sigma1", s1), ("sigma2", s2)):
+        if not torch.allclose(s, s.T, rtol=1e-5, atol=1e-8):
+            raise ValueError(f"{name} must be symmetric (a covariance); use method='scipy' otherwise")
+    lam = eigenvalues(s1, s2)
+    if not bool(torch.isfinite(lam).all()):  # the reference's fallback for a singular product
+        offset = torch.eye(s1.shape[0], dtype=s1.dtype, device=s1.device) * eps
+        lam = eigenvalues(s1 + offset, s2 + offset)
+    imaginary = lam.clamp_max(0.0).neg().sqrt()  # roots of negative eigenvalues are imaginary
+    if imaginary.numel() and float(imaginary.max()) > IMAGINARY_ATOL:
+        raise ValueError(f"Imaginary component {float(imaginary.max())} in the covariance product's root")
+    return lam.clamp_min(0.0).sqrt().sum()
+
+
+def _trace_sqrt_scipy(s1: torch.Tensor, s2: torch.Tensor, eps: float) -> torch.Tensor:
+    import numpy as np
+    from scipy import linalg
+
+    a, b = s1.cpu().numpy(), s2.cpu().numpy()
+    covmean = linalg.sqrtm(a.dot(b))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(a.shape[0]) * eps
+        covmean = linalg.sqrtm((a + offset).dot(b + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=IMAGINARY_ATOL):
+            raise ValueError(f"Imaginary component {np.max(np.abs(covmean.imag))} in the covariance product's root")
+        covmean = covmean.real
+    return torch.tensor(float(np.trace(covmean)), dtype=torch.float64, device=s1.device)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, method: str = "eigh") -> torch.Tensor:
+    """Frechet distance ``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrtm(S1 S2))`` between two Gaussians.
+
+    As in the reference: if the root of the product is not finite, ``eps`` is added to both
+    covariances' diagonals and it is recomputed; a negligible imaginary part is dropped and a large
+    one (``> 1e-3``) raises ``ValueError``.
+
+    Args:
+        mu1, mu2: ``(D,)`` means.
+        sigma1, sigma2: ``(D, D)`` covariances.
+        eps: the fallback's diagonal offset.
+        method: ``"eigh"`` (fast, GPU-capable; covariances must be symmetric PSD) or ``"scipy"``
+            (``scipy.linalg.sqrtm`` on CPU float64, the reference verbatim).
+
+    Returns:
+        0-d float64.
+    """
+    if method not in FID_METHODS:
+        raise ValueError(f"method must be one of {FID_METHODS}, got {method!r}")
+    mu1, s1 = _check_gaussian(mu1, sigma1, "1")
+    mu2, s2 = _check_gaussian(mu2, sigma2, "2")
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"mu1 {tuple(mu1.shape)} and mu2 {tuple(mu2.shape)} have different lengths")
+    mu2, s2 = mu2.to(mu1.device), s2.to(mu1.device)
+    diff = mu1 - mu2
+    trace = _trace_sqrt_eigh(s1, s2, eps) if method == "eigh" else _trace_sqrt_scipy(s1, s2, eps)
+    return diff @ diff + torch.trace(s1) + torch.trace(s2) - 2.0 * trace
+
+
+def fid(real, generated, eps: float = 1e-6, method: str = "eigh") -> torch.Tensor:
+    """FID between embeddings ``real: (N, D)`` and ``generated: (M, D)`` (Gaussian fits, rowvar=False)."""
+    mu1, s1 = activation_statistics(real)
+    mu2, s2 = activation_statistics(generated)
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"real (N, {mu1.shape[0]}) and generated (M, {mu2.shape[0]}) embedding sizes differ")
+    return frechet_distance(mu1, s1, mu2, s2, eps=eps, method=method)
+
+
+def diversity_times(n: int, times: int = 300, small: int = 100) -> int:
+    """The number of diversity pairs to use for ``n`` samples: ``times`` (300) when ``n > times``,
+    otherwise ``small`` (100). The T2M reference always uses 300 (and asserts ``n > 300``); several
+    follow-up repositories switch to 100 on small test sets. Report which one you used."""
+    if n > times:
+        return times
+    if n < small:
+        raise ValueError(f"diversity needs at least {small} samples, got {n}")
+    return small
+
+
+def diversity(emb, times: int = 300, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Diversity: mean L2 distance between ``times`` random pairs.
+
+    Two independent draws of ``times`` indices without replacement (``randperm(N)[:times]`` twice),
+    paired position by position.
+
+    Args:
+        emb: ``(N, D)`` motion embeddings, ``N >= times`` (see :func:`diversity_times` for small sets).
+        times: 300 in the protocol.
+        generator: draws both permutations.
+
+    Returns:
+        0-d float64.
+    """
+    x = _matrix(emb, "embeddings")
+    if times < 1:
+        raise ValueError(f"times must be >= 1, got {times}")
+    if x.shape[0] < times:
+        raise ValueError(f"diversity needs at least times={times} samples, got {x.shape[0]} "
+                         "(humo.metrics.diversity_times(n) gives the documented 100 for small sets)")
+    first = _randperm(x.shape[0], generator, x.device)[:times]
+    second = _randperm(x.shape[0], generator, x.device)[:times]
+    return (x[first] - x[second]).norm(dim=1).mean()
+
+
+def multimodality(emb, times: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+    """MultiModality: mean L2 distance between generations of the same prompt.
+
+    As in the reference, one pair of draws of ``times`` among the ``R`` generations (without
+    replacement) is shared by all prompts.
+
+    Args:
+        emb: ``(P, R, D)`` embeddings of ``R`` generations for each of ``P`` prompts, ``R >= times``.
+        times: 10 in the protocol.
+        generator: draws both permutations.
+
+    Returns:
+        0-d float64.
+    """
+    x = _matrix(emb, "embeddings", ndim=3)
+    if times < 1:
+        raise ValueError(f"times must be >= 1, got {times}")
+    if x.shape[1] < times:
+        raise ValueError(f"multimodality needs at least times={times} generations per prompt, got {x.shape[1]}")
+    if x.shape[0] < 1:
+        raise ValueError("multimodality needs at least one prompt")
+    first = _randperm(x.shape[1], generator, x.device)[:times]
+    second = _randperm(x.shape[1], generator, x.device)[:times]
+    return (x[:, first] - x[:, second]).norm(dim=2).mean()
+
+
+def clip_score(motion_emb, text_emb) -> torch.Tensor:
+    """CLIP score (MARDM/ACMDM): mean cosine similarity of L2-normalised pairs (no x100, no clamp).
+
+    Args:
+        motion_emb, text_emb: ``(N, D)`` paired embeddings of a contrastive evaluator.
+
+    Returns:
+        0-d float64 in ``[-1, 1]``.
+    """
+    t, m = _paired(text_emb, motion_emb)
+    return (F.normalize(m, dim=-1) * F.normalize(t, dim=-1)).sum(-1).mean()

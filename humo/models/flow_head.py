@@ -1,0 +1,86 @@
+"""The per-token flow-matching MLP head of CoAMD (MAR's ``SimpleMLPAdaLN``, MARDM's ``DiffMLPs``).
+
+Predicts the velocity ``v = eps - z_0`` of the path ``z_t = (1 - t) z_0 + t eps``
+(:mod:`humo.schedulers.flow_matching`) for one latent token, conditioned on the transformer's
+context ``h`` for that token and the time ``t``. Blocks: LayerNorm -> adaLN modulation (shift, scale)
+-> Linear-SiLU-Linear -> gated residual; modulations and the output layer are zero-initialised so
+the head starts as the zero map.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding ``(N, dim)`` of times ``t (N,)`` in ``[0, 1]`` (scaled by 1000 first)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = 1000.0 * t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class ResBlock(nn.Module):
+    """LayerNorm + adaLN modulation + Linear-SiLU-Linear, gated residual (zero-init modulation)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(width, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 3 * width))
+        nn.init.zeros_(self.ada[-1].weight)
+        nn.init.zeros_(self.ada[-1].bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale, gate = self.ada(c).chunk(3, dim=-1)
+        return x + gate * self.mlp(modulate(self.norm(x), shift, scale))
+
+
+class FlowHead(nn.Module):
+    """Velocity MLP for single tokens.
+
+    Args:
+        token_dim: latent channels ``D``.
+        cond_dim: width of the context ``h``.
+        width: hidden width (MAR 1024, MARDM 1792).
+        depth: number of residual blocks (MAR 3, MARDM 16).
+        time_freq_dim: size of the sinusoidal time features.
+    """
+
+    def __init__(self, token_dim: int, cond_dim: int, width: int = 1024, depth: int = 3, time_freq_dim: int = 256):
+        super().__init__()
+        self.time_freq_dim = time_freq_dim
+        self.time_embed = nn.Sequential(nn.Linear(time_freq_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.cond_embed = nn.Linear(cond_dim, width)
+        self.input_proj = nn.Linear(token_dim, width)
+        self.blocks = nn.ModuleList(ResBlock(width) for _ in range(depth))
+        self.final_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.out = nn.Linear(width, token_dim)
+        for layer in (self.final_ada[-1], self.out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, z_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Velocity ``(..., D)`` for noisy tokens ``z_t (..., D)``, times ``t (...)`` and contexts ``h (..., C)``."""
+        lead = z_t.shape[:-1]
+        if h.shape[:-1] != lead or t.shape != lead:
+            raise ValueError(f"z_t {tuple(z_t.shape)}, t {tuple(t.shape)} and h {tuple(h.shape)} disagree "
+                             "on the leading dims")
+        z, tt, hh = z_t.reshape(-1, z_t.shape[-1]), t.reshape(-1), h.reshape(-1, h.shape[-1])  # flatten tokens
+        c = self.time_embed(timestep_embedding(tt, self.time_freq_dim).to(z.dtype)) + self.cond_embed(hh)
+        x = self.input_proj(z)
+        for block in self.blocks:
+            x = block(x, c)
+        shift, scale = self.final_ada(c).chunk(2, dim=-1)
+        return self.out(modulate(self.final_norm(x), shift, scale)).reshape(z_t.shape)

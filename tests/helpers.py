@@ -1,0 +1,42 @@
+"""Small synthetic motions for tests that must run without ../shared."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from humo.representations.humanml3d import DEFAULT_TARGET_BONE_LENGTHS
+from humo.representations.rotation import axis_rotation
+from humo.representations.skeleton import SMPL22
+
+
+def synthetic_joints(frames: int = 40, seed: int = 0, batch: tuple[int, ...] = (), speed: float = 1.2,
+                     dtype=torch.float64) -> torch.Tensor:
+    """A plausible SMPL-22 clip ``(*batch, frames, 22, 3)``: swinging limbs, walking forward on a curve.
+
+    Bones point along SMPL's rest directions, perturbed by smooth seeded oscillations; the root walks at
+    ``speed`` m/s (20 fps) while turning, at pelvis height ~0.93 m.
+    """
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(frames, dtype=dtype) / 20.0  # seconds
+    n = SMPL22.num_joints
+    raw = torch.tensor(SMPL22.raw_offsets, dtype=dtype)
+    lengths = torch.tensor(DEFAULT_TARGET_BONE_LENGTHS, dtype=dtype)
+    amp = 0.15 + 0.35 * torch.rand(batch + (n, 2), generator=g, dtype=dtype)
+    phase = 2 * math.pi * torch.rand(batch + (n, 2), generator=g, dtype=dtype)
+    freq = 0.8 + 0.8 * torch.rand(batch + (1, 1), generator=g, dtype=dtype)
+    # per-joint swing angles about X and Z: (*batch, T, J, 2)
+    ang = amp.unsqueeze(-3) * torch.sin(2 * math.pi * freq.unsqueeze(-3) * t[:, None, None] + phase.unsqueeze(-3))
+    rot = axis_rotation("X", ang[..., 0]) @ axis_rotation("Z", ang[..., 1])  # (*batch, T, J, 3, 3)
+    dirs = (rot @ raw[:, :, None]).squeeze(-1) * lengths[:, None]
+    yaw = 0.3 * torch.sin(0.5 * t) + 0.2 * torch.rand(batch + (1,), generator=g, dtype=dtype)
+    heading = torch.stack([torch.sin(yaw), torch.zeros_like(yaw), torch.cos(yaw)], -1)  # (*batch, T, 3)
+    root = torch.cumsum(heading * speed / 20.0, dim=-2)
+    root = root + torch.tensor([0.0, 0.93, 0.0], dtype=dtype) + 0.02 * torch.sin(4 * math.pi * t)[:, None]
+    joints = [root]
+    for j in range(1, n):
+        joints.append(joints[SMPL22.parents[j]] + dirs[..., j, :])
+    out = torch.stack(joints, dim=-2)
+    r = axis_rotation("Y", yaw)[..., None, :, :]  # turn the body with its heading
+    return ((r @ (out - root[..., None, :])[..., None]).squeeze(-1)) + root[..., None, :]
