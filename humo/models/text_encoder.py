@@ -77,7 +77,9 @@ def _minilm_path() -> str:
 @lru_cache(maxsize=4)
 def _load(resolved: str):
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     path = _minilm_path() if resolved == "minilm" else resolved
     kind = "mean"
     try:
@@ -157,3 +159,68 @@ def offline_env() -> None:
     """Ask transformers / huggingface_hub not to reach the network (nothing can be fetched here)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class CachedTextEncoder:
+    """Precomputed sentence embeddings with the ``encode`` interface of :class:`TextEncoder`.
+
+    Used where the encoder's weights cannot travel (a GPU machine with no network) or to avoid
+    re-encoding the same captions every step. Unknown captions go to ``fallback`` if one is given,
+    else raise a ``KeyError`` naming them.
+
+    Args:
+        table: ``{caption: (D,) tensor}``.
+        name: the encoder that produced the table (checked against models' configs by callers).
+    """
+
+    def __init__(self, table: dict[str, torch.Tensor], name: str = "minilm", fallback: TextEncoder | None = None):
+        if not table:
+            raise ValueError("empty text-embedding table")
+        self.table = {" ".join(k.split()): v for k, v in table.items()}
+        self.name = name
+        self.fallback = fallback
+        self.dim = int(next(iter(self.table.values())).shape[-1])
+
+    def encode(self, texts: str | list[str], batch_size: int = 256) -> torch.Tensor:
+        texts = check_texts(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self.table]
+        if missing:
+            if self.fallback is None:
+                raise KeyError(f"{len(missing)} caption(s) not in the embedding cache, e.g. {missing[0]!r}")
+            for t, e in zip(missing, self.fallback.encode(missing, batch_size), strict=True):
+                self.table[t] = e.detach().cpu()
+        return torch.stack([self.table[t] for t in texts]).float()
+
+    def save(self, path: str) -> None:
+        """Write the table as safetensors (captions in the metadata, in row order)."""
+        import json
+
+        from safetensors.torch import save_file
+
+        keys = list(self.table)
+        save_file({"embeddings": torch.stack([self.table[k] for k in keys]).float().contiguous()}, path,
+                  metadata={"captions": json.dumps(keys), "encoder": self.name})
+
+    @classmethod
+    def load(cls, path: str, fallback: TextEncoder | None = None) -> CachedTextEncoder:
+        import json
+
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, "pt") as fh:
+                meta = fh.metadata() or {}
+                emb = fh.get_tensor("embeddings")
+        except Exception as e:  # noqa: BLE001 - any read failure is a corrupt cache
+            raise ValueError(f"corrupt text-embedding cache {path!r}: {e}") from e
+        keys = json.loads(meta.get("captions", "[]"))
+        if len(keys) != emb.shape[0]:
+            raise ValueError(f"corrupt text-embedding cache {path!r}: {len(keys)} captions for {emb.shape[0]} rows")
+        return cls(dict(zip(keys, emb, strict=True)), meta.get("encoder", "minilm"), fallback)
+
+    @classmethod
+    def build(cls, texts: list[str], encoder: TextEncoder, batch_size: int = 256) -> CachedTextEncoder:
+        """Encode every distinct caption once."""
+        unique = list(dict.fromkeys(check_texts(texts)))
+        emb = encoder.encode(unique, batch_size).cpu()
+        return cls(dict(zip(unique, emb, strict=True)), encoder.name, encoder)
