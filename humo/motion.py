@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -26,7 +27,7 @@ _FEATURE_DIM = 263
 
 
 def _suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
-    suffix = path.suffix.lower()
+    suffix = ".bvh" if path.name.lower().endswith(".bvh.gz") else path.suffix.lower()  # gzipped BVH
     if suffix not in allowed:
         raise ValueError(f"{path}: cannot {what} {suffix or 'files without a suffix'!r}; "
                          f"supported: {', '.join(allowed)}")
@@ -119,7 +120,8 @@ class Motion:
             features = np.ascontiguousarray(features)
         features = check_tensor(features, "features", trailing=(_FEATURE_DIM,), min_frames=1, frame_dim=-2)
         if features.ndim != 2:
-            raise ValueError(f"features must be (T, {_FEATURE_DIM}) (one motion), got {tuple(features.shape)}")
+            raise ValueError(f"features must be (T, {_FEATURE_DIM}) (one motion), "
+                             f"got {tuple(features.shape)}")
         return cls(features_to_joints(features.float()), fps=fps, text=text, seed=seed, meta=dict(meta or {}))
 
     def to_dict(self) -> dict:
@@ -130,9 +132,9 @@ class Motion:
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the motion; the suffix picks the format.
 
-        ``.npy`` joints ``(T, 22, 3)``; ``.json`` joints + fps/text/seed/meta; ``.bvh`` a fitted SMPL-22
-        skeleton (:func:`humo.data.bvh.write_bvh`); ``.mp4``/``.gif`` a rendered video; ``.png`` a contact
-        sheet. The file is written atomically (temp file beside it, then renamed).
+        ``.npy`` joints ``(T, 22, 3)``; ``.json`` joints + fps/text/seed/meta; ``.bvh`` (or ``.bvh.gz``)
+        a fitted SMPL-22 skeleton (:func:`humo.data.bvh.write_bvh`); ``.mp4``/``.gif`` a rendered video;
+        ``.png`` a contact sheet. The file is written atomically (temp file beside it, then renamed).
 
         Raises:
             ValueError: unsupported suffix, or ``meta`` not JSON-able (``.json``).
@@ -146,8 +148,6 @@ class Motion:
         if not path.parent.is_dir():
             raise FileNotFoundError(f"output folder {path.parent} does not exist")
         if suffix == ".npy":
-            import io
-
             buf = io.BytesIO()
             np.save(buf, self.numpy())
             _write_atomic(path, buf.getvalue())
@@ -172,13 +172,15 @@ class Motion:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, fps: float | None = None) -> Motion:
-        """Read a motion from ``.npy``, ``.json`` or ``.bvh``.
+    def load(cls, path: str | os.PathLike, fps: float | None = None, joint_map=None) -> Motion:
+        """Read a motion from ``.npy``, ``.json`` or ``.bvh`` / ``.bvh.gz``.
 
         ``.npy`` holds joints ``(T, 22, 3)`` or HumanML3D features ``(T, 263)`` (told apart by shape,
-        features converted with ``features_to_joints``); ``.json`` is what :meth:`save` writes; ``.bvh``
-        must carry the SMPL-22 skeleton in metres (as :meth:`save` writes it). ``fps`` overrides the
-        file's rate (default: the file's, else 20).
+        features converted with ``features_to_joints``); ``.json`` is what :meth:`save` writes. A ``.bvh``
+        with SMPL-22 joint names (as :meth:`save` writes it) is read as is; any other rig is retargeted
+        (:func:`humo.data.retarget.retarget`) with ``joint_map`` (preset name, dict or JSON path;
+        default: the detected preset) and resampled to ``fps`` (default 20). ``fps`` otherwise
+        overrides the file's rate (default: the file's, else 20).
 
         Raises:
             FileNotFoundError: no such file.
@@ -216,7 +218,11 @@ class Motion:
         from humo.data.bvh import bvh_to_positions, read_bvh
 
         bvh = read_bvh(path)
-        if tuple(bvh.names) != SMPL22.joint_names:
-            raise ValueError(f"{path}: BVH skeleton is not SMPL-22 ({bvh.num_joints} joints: "
-                             f"{', '.join(bvh.names[:4])}, ...); retarget it to SMPL-22 first")
-        return cls(bvh_to_positions(bvh), fps=fps or bvh.fps, meta=meta)
+        if joint_map is None and set(SMPL22.joint_names) <= set(bvh.names):  # humo's own SMPL-22 BVH
+            order = [bvh.index(n) for n in SMPL22.joint_names]  # file order (depth first) -> SMPL-22 order
+            return cls(bvh_to_positions(bvh)[:, order], fps=fps or bvh.fps, meta=meta)
+        from humo.data.retarget import detect_preset, retarget
+
+        joint_map = joint_map or detect_preset(bvh)  # ValueError naming the presets if none fits
+        rate = fps or SMPL22.fps
+        return cls(retarget(bvh, joint_map, fps=rate), fps=rate, meta={**meta, "joint_map": str(joint_map)})

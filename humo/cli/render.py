@@ -17,15 +17,16 @@ _VIDEO = (".mp4", ".gif")
 
 @app.command("render")
 def render(
-    inputs: list[Path] = typer.Argument(..., help="Motion files (.npy joints or 263-d features, .json, .bvh); "
-                                                  "several are drawn side by side."),
+    inputs: list[Path] = typer.Argument(..., help="Motion files (.npy joints or 263-d features, .json, "
+                                                  ".bvh); several are drawn side by side."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .mp4, .gif, or .png (contact sheet)."),
     fps: float | None = typer.Option(None, "--fps", help="Playback frame rate (default: the first input's)."),
     title: list[str] | None = typer.Option(None, "--title", help="Caption per input (repeat the option); "
                                                                  "default: the motion's text or file name."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace existing output files."),
     contact_sheet: bool = typer.Option(False, "--contact-sheet",
-                                       help="Also write a PNG contact sheet next to the video (OUT with .png)."),
+                                       help="Also write a PNG contact sheet next to the video "
+                                            "(OUT with .png)."),
     frames: int = typer.Option(8, "--frames", min=1, help="Frames per row in contact sheets."),
 ) -> None:
     """Render motions side by side to a video (.mp4/.gif) or a contact sheet (.png)."""
@@ -58,7 +59,8 @@ def render(
 def export(
     input: Path = typer.Argument(..., help="Motion file (.npy joints or 263-d features, .json, .bvh)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .bvh, .npy, .json, .mp4, .gif or .png."),
-    fps: float | None = typer.Option(None, "--fps", help="Frame rate of the input (default: the file's, else 20)."),
+    fps: float | None = typer.Option(None, "--fps",
+                                     help="Frame rate of the input (default: the file's, else 20)."),
     title: str | None = typer.Option(None, "--title", help="Caption stored in .json / drawn in videos."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output file."),
 ) -> None:

@@ -83,14 +83,13 @@ class _Scene:
     """
 
     def __init__(self, motions: list[np.ndarray], skeleton: Skeleton, titles: list[str | None],
-                 suptitle: str | None, panel_size: tuple[int, int], labels: bool):
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+                 suptitle: str | None, panel_size: tuple[int, int], fps: float):
+        # Figure + Agg canvas directly (not pyplot): no display, no global backend switch.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
         from mpl_toolkits.mplot3d import Axes3D  # noqa: F401  (registers the 3d projection)
-        from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+        from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 
         w, h = panel_size
         if w < 64 or h < 64:
@@ -103,7 +102,10 @@ class _Scene:
         if suptitle:
             self.fig.text(0.5, 1 - 4 / H, _wrap(suptitle, w * n, max_lines=2), ha="center", va="top",
                           fontsize=10)
+        for p in range(1, n):  # thin separators, so neighbouring grounds do not run together
+            self.fig.add_artist(Line2D([p / n, p / n], [0, h / H], color="#c8c8c8", lw=1.0))
         self.motions = motions
+        self.chains = skeleton.chains
         self.panels = []
         for p, (m, title) in enumerate(zip(motions, titles, strict=True)):
             # Axis rectangle in figure fractions; the caption strip (if any) sits above it.
@@ -114,33 +116,35 @@ class _Scene:
             radius = max(1.0, 0.6 * height)  # half-width of the ground window (metres)
             top_y = max(1.0, 1.1 * height)  # box height: the tallest pose plus a margin
             ax.set_axis_off()
-            ax.set_proj_type("persp", focal_length=0.6)
+            ax.set_proj_type("persp", focal_length=2.0)  # mild perspective (FOV ~53 deg)
             ax.view_init(elev=18, azim=-58)  # data +Z (the canonical facing) is mpl -Y: a front 3/4 view
-            ax.set_box_aspect((2 * radius, 2 * radius, (1 + _BELOW) * top_y), zoom=1.7)  # equal metres on all axes
+            # box sides proportional to the limits: equal metres on all axes
+            ax.set_box_aspect((2 * radius, 2 * radius, (1 + _BELOW) * top_y), zoom=1.55)
             if title:
                 self.fig.text((p + 0.5) / n, (h - 0.5 * _TITLE_PX) / H, _wrap(title, w), ha="center",
                               va="center", fontsize=9)
             ground = Poly3DCollection([np.zeros((4, 3))], facecolor=GROUND_COLOR, edgecolor="none",
                                       alpha=0.9, zorder=0)
-            ax.add_collection3d(ground)
-            n_grid = 2 * (int(2 * radius / _GRID_STEP) + 2)
-            grid = [ax.plot([], [], [], color=GRID_COLOR, lw=0.8, zorder=1)[0] for _ in range(n_grid)]
+            ax.add_collection3d(ground, autolim=False)
+            grid = Line3DCollection([], colors=GRID_COLOR, linewidths=0.8, zorder=1)
+            ax.add_collection3d(grid, autolim=False)
             traj = m[:, 0, [0, 2]]
             traj_all = ax.plot([], [], [], color=TRAJ_COLOR, lw=1.2, alpha=0.35, zorder=2)[0]
             traj_past = ax.plot([], [], [], color=TRAJ_COLOR, lw=2.0, zorder=3)[0]
-            limbs = []
-            for chain in skeleton.chains:
-                end = skeleton.joint_names[chain[-1]]
-                color = LEFT_COLOR if end.startswith("left") else RIGHT_COLOR if end.startswith("right") \
-                    else SPINE_COLOR
-                limbs.append((list(chain), ax.plot([], [], [], color=color, lw=3.0, zorder=4,
-                                                   solid_capstyle="round")[0]))
+            # One collection of polylines (one per chain; colour by the chain's end joint): few artists
+            # keep drawing fast.
+            colours = [LEFT_COLOR if skeleton.joint_names[c[-1]].startswith("left") else
+                       RIGHT_COLOR if skeleton.joint_names[c[-1]].startswith("right") else SPINE_COLOR
+                       for c in skeleton.chains]
+            limbs = Line3DCollection([], colors=colours, linewidths=3.0, capstyle="round",
+                                     joinstyle="round", zorder=4)
+            ax.add_collection3d(limbs, autolim=False)
             label = ax.text2D(0.02, 0.98, "", transform=ax.transAxes, ha="left", va="top", fontsize=8,
-                              color="#555555") if labels else None
+                              color="#555555")
             self.panels.append(dict(ax=ax, floor=floor, radius=radius, top_y=top_y, ground=ground, grid=grid,
                                     traj=traj, traj_all=traj_all, traj_past=traj_past, limbs=limbs,
                                     label=label))
-        self.fps = 20.0
+        self.fps = fps
 
     def draw(self, frames: Sequence[int]) -> np.ndarray:
         """Pose panel ``p`` at frame ``frames[p]`` (clamped: shorter motions hold their last frame)."""
@@ -161,12 +165,8 @@ class _Scene:
         panel["ground"].set_verts([[(x0, -z0, y0), (x1, -z0, y0), (x1, -z1, y0), (x0, -z1, y0)]])
         xs = np.arange(np.ceil(x0 / _GRID_STEP), np.floor(x1 / _GRID_STEP) + 1) * _GRID_STEP
         zs = np.arange(np.ceil(z0 / _GRID_STEP), np.floor(z1 / _GRID_STEP) + 1) * _GRID_STEP
-        segments = [([x, x], [-z0, -z1]) for x in xs] + [([x0, x1], [-z, -z]) for z in zs]
-        for i, line in enumerate(panel["grid"]):
-            if i < len(segments):
-                line.set_data_3d(segments[i][0], segments[i][1], [y0, y0])
-            else:
-                line.set_data_3d([], [], [])
+        panel["grid"].set_segments([[(x, -z0, y0), (x, -z1, y0)] for x in xs]
+                                   + [[(x0, -z, y0), (x1, -z, y0)] for z in zs])
         # Root trajectory on the floor, cut to the view window (NaN breaks the line outside it).
         traj = panel["traj"].copy()
         outside = (np.abs(traj[:, 0] - cx) > r) | (np.abs(traj[:, 1] - cz) > r)
@@ -174,11 +174,8 @@ class _Scene:
         floor = np.full(len(traj), y0 + 1e-3)
         panel["traj_all"].set_data_3d(traj[:, 0], -traj[:, 1], floor)
         panel["traj_past"].set_data_3d(traj[: t + 1, 0], -traj[: t + 1, 1], floor[: t + 1])
-        for chain, line in panel["limbs"]:
-            p = m[t, chain]
-            line.set_data_3d(p[:, 0], -p[:, 2], p[:, 1])
-        if panel["label"] is not None:
-            panel["label"].set_text(f"{t / self.fps:.2f} s  ({t + 1}/{len(m)})")
+        panel["limbs"].set_segments([m[t, list(chain)][:, [0, 2, 1]] * (1, -1, 1) for chain in self.chains])
+        panel["label"].set_text(f"{t / self.fps:.2f} s  ({t + 1}/{len(m)})")
 
     def close(self) -> None:
         self.fig.clear()
@@ -209,10 +206,10 @@ def _iter_frames(joints, frames, titles, fps, skeleton, panel_size) -> Iterator[
     titles = _as_titles(titles, len(motions))
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    scene = _Scene(motions, skeleton, titles, None, panel_size, labels=True)
-    scene.fps = float(fps)
-    if frames is None:
-        frames = range(max(len(m) for m in motions))
+    scene = _Scene(motions, skeleton, titles, None, panel_size, float(fps))
+    frames = list(range(max(len(m) for m in motions)) if frames is None else frames)
+    if not frames:
+        raise ValueError("frames: got an empty list of frame indices")
     try:
         for t in frames:
             yield scene.draw([t] * len(motions))
@@ -245,6 +242,19 @@ def _atomic_write(path: Path, write) -> Path:
     return path
 
 
+def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    """Looping GIF with one shared palette (from the first, middle and last frames), no dithering:
+    ~6x faster than per-frame adaptive palettes, smaller, and stable colours across frames."""
+    from PIL import Image
+
+    sample = np.concatenate([frames[0], frames[len(frames) // 2], frames[-1]])
+    palette = Image.fromarray(sample).quantize(colors=96, method=Image.Quantize.MEDIANCUT,
+                                               dither=Image.Dither.NONE)
+    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=1000.0 / fps,
+                   loop=0)
+
+
 def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: bool = False,
                  skeleton: str | Skeleton = SMPL22, panel_size: tuple[int, int] = (320, 352)) -> Path:
     """Write motions side by side to an ``.mp4`` (H.264 via imageio-ffmpeg) or ``.gif``.
@@ -266,13 +276,13 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
 
     def write(tmp: Path) -> None:
         if path.suffix.lower() == ".gif":
-            # Pillow GIF: duration in ms per frame; loop forever.
-            iio.mimwrite(tmp, list(frames), duration=1000.0 / fps, loop=0)
+            _write_gif(tmp, list(frames), fps)
         else:
             with iio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
-                                macro_block_size=16, ffmpeg_log_level="error") as writer:
-                for frame in frames:
-                    writer.append_data(frame)
+                                macro_block_size=2, ffmpeg_log_level="error") as writer:
+                for frame in frames:  # H.264 (yuv420p) needs even sizes: pad with white, never rescale
+                    pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
+                    writer.append_data(np.pad(frame, pad, constant_values=255))
 
     return _atomic_write(path, write)
 
@@ -298,8 +308,7 @@ def render_contact_sheet(joints, path, n_frames: int = 8, *, titles=None, fps: f
     titles = _as_titles(titles, len(motions))
     rows = []
     for m, title in zip(motions, titles, strict=True):
-        scene = _Scene([m] * n_frames, skeleton, [None] * n_frames, title, panel_size, labels=True)
-        scene.fps = float(fps)
+        scene = _Scene([m] * n_frames, skeleton, [None] * n_frames, title, panel_size, float(fps))
         rows.append(scene.draw(np.linspace(0, len(m) - 1, n_frames).round().astype(int).tolist()))
         scene.close()
     width = max(r.shape[1] for r in rows)

@@ -15,9 +15,13 @@ def clip() -> torch.Tensor:
     return synthetic_joints(frames=8, dtype=torch.float32)
 
 
-def _count_colour(img: np.ndarray, hex_colour: str, tol: int = 40) -> int:
+def _mask(img: np.ndarray, hex_colour: str, tol: int = 40) -> np.ndarray:
     rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
-    return int((np.abs(img.astype(int) - rgb).max(-1) < tol).sum())
+    return np.abs(img.astype(int) - rgb).max(-1) < tol
+
+
+def _count_colour(img: np.ndarray, hex_colour: str) -> int:
+    return int(_mask(img, hex_colour).sum())
 
 
 def test_render_frames_shape_and_colours(clip):
@@ -26,6 +30,14 @@ def test_render_frames_shape_and_colours(clip):
     for colour in (LEFT_COLOR, RIGHT_COLOR, SPINE_COLOR, TRAJ_COLOR):
         assert _count_colour(frames[-1], colour) > 10, colour
     assert not np.array_equal(frames[0], frames[-1])  # the pose changes
+
+
+def test_not_mirrored(clip):
+    """A body facing the camera (canonical +Z) shows its left limbs on the viewer's right."""
+    img = render_frames(clip[:1], panel_size=(160, 176))[0]
+    left_cols = np.nonzero(_mask(img, LEFT_COLOR))[1]
+    right_cols = np.nonzero(_mask(img, RIGHT_COLOR))[1]
+    assert left_cols.mean() > right_cols.mean() + 5
 
 
 def test_render_frames_side_by_side_holds_last_frame(clip):
@@ -96,6 +108,8 @@ def test_bad_arguments(clip, tmp_path):
         render_video(clip, tmp_path / "a.avi")
     with pytest.raises(ValueError, match="2 titles for 1 motions"):
         render_frames(clip, titles=["a", "b"])
+    with pytest.raises(ValueError, match="empty list of frame"):
+        render_frames(clip, frames=[])
     with pytest.raises(ValueError, match="n_frames"):
         render_contact_sheet(clip, tmp_path / "a.png", n_frames=0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
