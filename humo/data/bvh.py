@@ -170,11 +170,11 @@ def _parse_hierarchy(tokens: list[str], source: str):
             except ValueError:
                 raise ValueError(f"{source}: bad channel count {tokens[i + 1]!r}") from None
             chans = tuple(need(2 + count, "CHANNELS")[2:])
+            if not stack or stack[-1] < 0:
+                raise ValueError(f"{source}: CHANNELS outside a joint")
             for c in chans:
                 if c.lower() not in _CHANNEL_NAMES:
                     raise ValueError(f"{source}: unknown channel name {c!r} on joint {names[stack[-1]]}")
-            if not stack or stack[-1] < 0:
-                raise ValueError(f"{source}: CHANNELS outside a joint")
             channels[stack[-1]] = chans
             i += 2 + count
         else:
@@ -309,6 +309,10 @@ def format_bvh(bvh: BVH, precision: int = 6) -> str:
     for j, off in bvh.end_sites:
         ends.setdefault(j, []).append(off)
     fmt = f"{{:.{precision}f}}"
+
+    def vec(v: np.ndarray) -> str:  # no "-0.000000"
+        return " ".join(fmt.format(x) for x in np.where(np.abs(v) < 0.5 * 10.0**-precision, 0.0, v))
+
     out = ["HIERARCHY"]
 
     written: list[int] = []  # file order of the joints (depth first), which the MOTION columns follow
@@ -318,13 +322,13 @@ def format_bvh(bvh: BVH, precision: int = 6) -> str:
         pad = "  " * depth
         out.append(f"{pad}{'ROOT' if bvh.parents[j] < 0 else 'JOINT'} {bvh.names[j]}")
         out.append(pad + "{")
-        out.append(f"{pad}  OFFSET " + " ".join(fmt.format(v) for v in bvh.offsets[j]))
+        out.append(f"{pad}  OFFSET " + vec(bvh.offsets[j]))
         out.append(f"{pad}  CHANNELS {len(bvh.channels[j])} " + " ".join(bvh.channels[j]))
         for c in children.get(j, []):
             emit(c, depth + 1)
         for off in ends.get(j, []):
             out.extend([f"{pad}  End Site", f"{pad}  {{",
-                        f"{pad}    OFFSET " + " ".join(fmt.format(v) for v in off), f"{pad}  }}"])
+                        f"{pad}    OFFSET " + vec(off), f"{pad}  }}"])
         out.append(pad + "}")
 
     for root in children.get(-1, []):

@@ -2,7 +2,8 @@
 
 For moving a training corpus to a machine that cannot see the source data (a lent GPU): joints are
 stored once, as the root trajectory in float32 plus root-relative joints in float16 by default (error
-under 0.5 mm: relative coordinates stay within ~1 m), with captions, labels, splits and statistics; the 263-d features are recomputed from the joints on unpacking with the library's own
+under 0.5 mm: relative coordinates stay within ~1 m), with captions, labels, splits and statistics;
+the 263-d features are recomputed from the joints on unpacking with the library's own
 ``joints_to_features`` (never stored twice).
 """
 

@@ -104,10 +104,22 @@ def load_joint_map(spec, scale: float | str | None = None) -> JointMap:
     elif isinstance(spec, dict):
         jm = _from_dict(spec, name="custom")
     else:
-        raise ValueError(f"joint map must be a preset name, dict, JointMap or JSON path, got {type(spec).__name__}")
+        raise ValueError(f"joint map must be a preset name, dict, JointMap or JSON path, "
+                         f"got {type(spec).__name__}")
     if scale is not None:
         jm = JointMap(jm.name, jm.joints, _unit_scale(scale))
     return jm
+
+
+def detect_preset(bvh: BVH) -> str:
+    """Name of the first preset whose source joints all exist in ``bvh`` (ValueError if none fits)."""
+    names = set(bvh.names)
+    for name, jm in PRESETS.items():
+        needed = {n for smpl, v in jm.joints.items() for n, _ in _weights(v, smpl)}
+        if needed <= names:
+            return name
+    raise ValueError(f"no joint-map preset fits this skeleton (joints {bvh.names[:8]}...); "
+                     f"pass a joint map; presets: {sorted(PRESETS)}")
 
 
 def _unit_scale(scale: float | str) -> float:
@@ -129,7 +141,8 @@ def _from_dict(data: dict, name: str) -> JointMap:
         joints, scale = data, 1.0
     unknown = sorted(set(joints) - set(SMPL22.joint_names))
     if unknown:
-        raise ValueError(f"joint map names unknown SMPL-22 joints {unknown}; known: {list(SMPL22.joint_names)}")
+        raise ValueError(f"joint map names unknown SMPL-22 joints {unknown}; "
+                         f"known: {list(SMPL22.joint_names)}")
     return JointMap(name, dict(joints), scale)
 
 
@@ -233,8 +246,21 @@ def resample(x: torch.Tensor, src_fps: float, dst_fps: float) -> torch.Tensor:
     return x[i0] * (1 - w) + x[i1] * w
 
 
+def trim_jumps(joints: torch.Tensor, fps: float, max_speed: float = 10.0, edge: int = 5) -> torch.Tensor:
+    """Drop bind-pose frames glued to a clip's ends: within the first / last ``edge`` frames, cut at any root
+    step faster than ``max_speed`` m/s (e.g. the T-pose frame 0, 2 m away, of some iClone CMU exports).
+
+    ``joints``: ``(T, 22, 3)`` metres at ``fps``; returns ``(T', 22, 3)``.
+    """
+    speed = (joints[1:, 0] - joints[:-1, 0]).norm(dim=-1) * fps  # (T-1,)
+    jumps = [int(i) for i in torch.nonzero(speed > max_speed).flatten()]
+    start = max([i + 1 for i in jumps if i < edge], default=0)
+    end = min([i + 1 for i in jumps if i >= len(speed) - edge and i + 1 > start], default=joints.shape[0])
+    return joints[start:end]
+
+
 def retarget(bvh: BVH, joint_map="bandai-namco", *, scale: float | str | None = None, up: str = "auto",
-             fps: float = 20.0) -> torch.Tensor:
+             fps: float = 20.0, trim: bool = True) -> torch.Tensor:
     """SMPL-22 joints ``(T', 22, 3)`` float32, metres, Y up, resampled to ``fps``.
 
     Args:
@@ -243,9 +269,12 @@ def retarget(bvh: BVH, joint_map="bandai-namco", *, scale: float | str | None = 
         scale: file units -> metres (number or unit name); default: the map's own scale.
         up: the file's up axis, or ``"auto"`` to detect it.
         fps: output frame rate.
+        trim: drop bind-pose frames at the ends (:func:`trim_jumps`).
     """
     jm = load_joint_map(joint_map, scale)
     x = map_joints(bvh, jm) * jm.scale
+    if trim:
+        x = trim_jumps(x, bvh.fps)
     x = x @ up_rotation(x, up).T  # row vectors: (R v)^T = v^T R^T
     return resample(x, bvh.fps, fps).to(torch.float32)
 
@@ -258,11 +287,13 @@ def retarget_file(path: str | os.PathLike, joint_map="bandai-namco", **kwargs) -
 def left_right_agreement(joints: torch.Tensor) -> float:
     """Fraction of frames whose left/right labels agree with the body's facing, in ``[0, 1]``.
 
-    The facing comes from the feet (ankle -> toe, horizontal) rather than from the labelled hips, so a
-    swapped or mirrored rig scores near 0: SMPL's left side is ``up x forward`` (left = +x facing +z).
+    The facing comes from the lower (stance) foot, ankle -> toe on the ground plane, rather than from the
+    labelled hips, so a swapped or mirrored rig scores near 0: SMPL's left side is ``up x forward`` (left =
+    +x facing +z). The swing foot is ignored: in a run it trails behind, pointing backwards.
     ``joints``: SMPL-22 ``(T, 22, 3)``, Y up.
     """
-    fwd = (joints[:, 10] - joints[:, 7]) + (joints[:, 11] - joints[:, 8])
+    left_lower = (joints[:, 10, 1] < joints[:, 11, 1])[:, None]
+    fwd = torch.where(left_lower, joints[:, 10] - joints[:, 7], joints[:, 11] - joints[:, 8])
     fwd = fwd * torch.tensor([1.0, 0.0, 1.0], dtype=joints.dtype)
     left = torch.linalg.cross(torch.tensor([0.0, 1.0, 0.0], dtype=joints.dtype).expand_as(fwd), fwd, dim=-1)
     across = (joints[:, 1] - joints[:, 2]) + (joints[:, 16] - joints[:, 17])

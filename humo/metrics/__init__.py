@@ -3,6 +3,7 @@
 
 from humo.metrics.accumulator import METRIC_NAMES, MotionMetrics
 from humo.metrics.functional import (
+    Retrieval,
     activation_statistics,
     clip_score,
     diversity,
@@ -13,6 +14,7 @@ from humo.metrics.functional import (
     matching_score,
     multimodality,
     r_precision,
+    retrieval_metrics,
 )
 from humo.metrics.protocol import (
     GenerateFn,
@@ -29,6 +31,7 @@ __all__ = [
     "GenerateFn",
     "MotionEvaluator",
     "MotionMetrics",
+    "Retrieval",
     "activation_statistics",
     "clip_score",
     "diversity",
@@ -40,6 +43,7 @@ __all__ = [
     "matching_score",
     "multimodality",
     "r_precision",
+    "retrieval_metrics",
     "reference_crop",
     "summarize",
     "to_markdown",

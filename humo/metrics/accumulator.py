@@ -106,7 +106,8 @@ class MotionMetrics:
         if clip_text_emb is not None:
             ct, cm = _emb(clip_text_emb, "clip_text_emb"), _emb(clip_motion_emb, "clip_motion_emb")
             if ct.shape != cm.shape:
-                raise ValueError(f"clip_text_emb {tuple(ct.shape)} and clip_motion_emb {tuple(cm.shape)} must match")
+                raise ValueError(f"clip_text_emb {tuple(ct.shape)} and clip_motion_emb {tuple(cm.shape)} "
+                                 "must match")
             self._clip_text.append(ct)
             self._clip_motion.append(cm)
 
@@ -131,9 +132,9 @@ class MotionMetrics:
                 text_s, motion_s = text[perm], motion[perm]
             else:
                 text_s, motion_s = text, motion
-            r = M.r_precision(text_s, motion_s, self.top_k, self.batch_size, shuffle=False)
-            out.update({f"{p}/R@{k + 1}": float(v) for k, v in enumerate(r)})
-            out[f"{p}/MM-Dist"] = float(M.matching_score(text_s, motion_s, self.batch_size, shuffle=False))
+            ret = M.retrieval_metrics(text_s, motion_s, self.top_k, self.batch_size, shuffle=False)
+            out.update({f"{p}/R@{k + 1}": float(v) for k, v in enumerate(ret.r_precision)})
+            out[f"{p}/MM-Dist"] = float(ret.matching_score)
         real = _gather(self._real)
         if real is not None and motion is not None:
             out[f"{p}/FID"] = float(M.fid(real, motion, method=self.fid_method))

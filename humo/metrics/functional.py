@@ -17,6 +17,8 @@ these documented differences:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -26,20 +28,25 @@ FID_METHODS = ("eigh", "scipy")
 IMAGINARY_ATOL = 1e-3  # the reference raises when the root's imaginary part exceeds this
 
 
-def _matrix(x, name: str, ndim: int = 2) -> torch.Tensor:
-    x = check_tensor(x, name, min_dim=ndim)
+def _matrix(x, name: str, ndim: int = 2, double: bool = True) -> torch.Tensor:
+    """Validate an embedding array; float64 unless ``double=False`` (cast after indexing instead)."""
+    x = check_tensor(x, name, min_dim=ndim, finite=False)
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
     if x.shape[-1] == 0:
         raise ValueError(f"{name} has an empty feature axis, shape {tuple(x.shape)}")
-    return x.to(torch.float64)
+    # a sum is ~50x cheaper than an element-wise test; a non-finite sum (NaN/inf, or overflow) is confirmed
+    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return x.to(torch.float64) if double else x
 
 
-def _paired(text_emb, motion_emb) -> tuple[torch.Tensor, torch.Tensor]:
-    t = _matrix(text_emb, "text_emb")
-    m = _matrix(motion_emb, "motion_emb")
+def _paired(text_emb, motion_emb, double: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    t = _matrix(text_emb, "text_emb", double=double)
+    m = _matrix(motion_emb, "motion_emb", double=double)
     if t.shape != m.shape:
-        raise ValueError(f"text_emb {tuple(t.shape)} and motion_emb {tuple(m.shape)} must have the same shape")
+        raise ValueError(f"text_emb {tuple(t.shape)} and motion_emb {tuple(m.shape)} must have the same "
+                         "shape")
     return t, m.to(t.device)
 
 
@@ -83,18 +90,31 @@ def _batches(n: int, batch_size: int, generator, shuffle: bool, device) -> torch
 
 
 def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle) -> torch.Tensor:
-    t, m = _paired(text_emb, motion_emb)
+    t, m = _paired(text_emb, motion_emb, double=False)
     idx = _batches(t.shape[0], batch_size, generator, shuffle, t.device)
-    return _distances(t[idx], m[idx])  # (n_batches, B, B), row = text, column = motion
+    shape = (*idx.shape, t.shape[1])  # (n_batches, B, D)
+    t = t.index_select(0, idx.flatten()).double().view(shape)
+    m = m.index_select(0, idx.flatten()).double().view(shape)
+    return _distances(t, m)  # (n_batches, B, B), row = text, column = motion
 
 
-def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
-                generator: torch.Generator | None = None, shuffle: bool = True) -> torch.Tensor:
-    """R-precision top-1..top-k of the T2M protocol (``calculate_R_precision`` / ``calculate_top_k``).
+@dataclass
+class Retrieval:
+    """``r_precision (top_k,)`` and ``matching_score`` (0-d), both float64, from the same batches."""
+
+    r_precision: torch.Tensor
+    matching_score: torch.Tensor
+
+
+def retrieval_metrics(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
+                      generator: torch.Generator | None = None, shuffle: bool = True) -> Retrieval:
+    """R-precision top-1..top-k and MM-Dist of the T2M protocol from one set of batches.
 
     The pairs are (shuffled and) cut into batches of ``batch_size`` (the last partial batch is
-    dropped). In each batch every text ranks the batch's motions by Euclidean distance; a hit at
-    rank ``r`` counts for every ``k >= r`` (cumulative). Counts are divided by the number of pairs used.
+    dropped), as ``calculate_R_precision`` / ``calculate_top_k`` are applied per loader batch in the
+    reference. In each batch every text ranks the batch's motions by Euclidean distance (stable
+    argsort); a hit at rank ``r`` counts for every ``k >= r`` (cumulative). MM-Dist sums each batch's
+    distance-matrix trace. Both divide by the number of pairs used.
 
     Args:
         text_emb: ``(N, D)`` text embeddings; row ``i`` describes ``motion_emb[i]``.
@@ -103,33 +123,29 @@ def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
         batch_size: 32 in the protocol.
         generator: draws the shuffling permutation (``randperm(N)``).
         shuffle: ``False`` keeps the given order (use when the rows already come in shuffled batches).
-
-    Returns:
-        ``(top_k,)`` float64: ``[R@1, R@2, ..., R@top_k]``.
     """
     if not 1 <= top_k <= batch_size:
         raise ValueError(f"top_k must be in [1, batch_size={batch_size}], got {top_k}")
     dist = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
+    used = dist.shape[0] * batch_size
     ranked = dist.argsort(dim=-1, stable=True)[..., :top_k]  # (n_batches, B, top_k) motion indices
     truth = torch.arange(batch_size, device=dist.device).view(1, -1, 1)
     hits = (ranked == truth).cumsum(-1) > 0  # cumulative: found within the first k ranks
-    return hits.sum(dim=(0, 1)).to(torch.float64) / (dist.shape[0] * batch_size)
+    return Retrieval(hits.sum(dim=(0, 1)).to(torch.float64) / used,
+                     dist.diagonal(dim1=-2, dim2=-1).sum() / used)
+
+
+def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
+                generator: torch.Generator | None = None, shuffle: bool = True) -> torch.Tensor:
+    """R-precision ``(top_k,)`` float64 ``[R@1, ..., R@top_k]``; see :func:`retrieval_metrics`."""
+    return retrieval_metrics(text_emb, motion_emb, top_k, batch_size, generator, shuffle).r_precision
 
 
 def matching_score(text_emb, motion_emb, batch_size: int = 32, generator: torch.Generator | None = None,
                    shuffle: bool = True) -> torch.Tensor:
-    """MM-Dist: mean distance between each text and its own motion, over the same drop_last batches as
-    :func:`r_precision` (sum of each batch's distance-matrix trace / number of pairs used).
-
-    Args:
-        text_emb, motion_emb: ``(N, D)`` paired embeddings.
-        batch_size, generator, shuffle: as in :func:`r_precision` (same draw gives the same pairs).
-
-    Returns:
-        0-d float64.
-    """
-    dist = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
-    return dist.diagonal(dim1=-2, dim2=-1).sum() / (dist.shape[0] * batch_size)
+    """MM-Dist (0-d float64): mean distance between each text and its own motion over the same drop_last
+    batches as :func:`r_precision` (same draw, same pairs); see :func:`retrieval_metrics`."""
+    return retrieval_metrics(text_emb, motion_emb, 1, batch_size, generator, shuffle).matching_score
 
 
 def activation_statistics(x) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,7 +162,8 @@ def _check_gaussian(mu, sigma, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     mu = check_tensor(mu, f"mu{name}").to(torch.float64).reshape(-1)
     sigma = check_tensor(sigma, f"sigma{name}", min_dim=2).to(torch.float64)
     if sigma.ndim != 2 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ValueError(f"sigma{name} must have shape ({mu.shape[0]}, {mu.shape[0]}), got {tuple(sigma.shape)}")
+        d = mu.shape[0]
+        raise ValueError(f"sigma{name} must have shape ({d}, {d}), got {tuple(sigma.shape)}")
     return mu, sigma
 
 
@@ -189,7 +206,8 @@ def _trace_sqrt_scipy(s1: torch.Tensor, s2: torch.Tensor, eps: float) -> torch.T
         covmean = linalg.sqrtm((a + offset).dot(b + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=IMAGINARY_ATOL):
-            raise ValueError(f"Imaginary component {np.max(np.abs(covmean.imag))} in the covariance product's root")
+            m = np.max(np.abs(covmean.imag))
+            raise ValueError(f"Imaginary component {m} in the covariance product's root")
         covmean = covmean.real
     return torch.tensor(float(np.trace(covmean)), dtype=torch.float64, device=s1.device)
 
@@ -257,7 +275,7 @@ def diversity(emb, times: int = 300, generator: torch.Generator | None = None) -
     Returns:
         0-d float64.
     """
-    x = _matrix(emb, "embeddings")
+    x = _matrix(emb, "embeddings", double=False)
     if times < 1:
         raise ValueError(f"times must be >= 1, got {times}")
     if x.shape[0] < times:
@@ -265,7 +283,7 @@ def diversity(emb, times: int = 300, generator: torch.Generator | None = None) -
                          "(humo.metrics.diversity_times(n) gives the documented 100 for small sets)")
     first = _randperm(x.shape[0], generator, x.device)[:times]
     second = _randperm(x.shape[0], generator, x.device)[:times]
-    return (x[first] - x[second]).norm(dim=1).mean()
+    return (x[first].double() - x[second].double()).norm(dim=1).mean()
 
 
 def multimodality(emb, times: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -282,16 +300,17 @@ def multimodality(emb, times: int = 10, generator: torch.Generator | None = None
     Returns:
         0-d float64.
     """
-    x = _matrix(emb, "embeddings", ndim=3)
+    x = _matrix(emb, "embeddings", ndim=3, double=False)
     if times < 1:
         raise ValueError(f"times must be >= 1, got {times}")
     if x.shape[1] < times:
-        raise ValueError(f"multimodality needs at least times={times} generations per prompt, got {x.shape[1]}")
+        raise ValueError(f"multimodality needs at least times={times} generations per prompt, "
+                         f"got {x.shape[1]}")
     if x.shape[0] < 1:
         raise ValueError("multimodality needs at least one prompt")
     first = _randperm(x.shape[1], generator, x.device)[:times]
     second = _randperm(x.shape[1], generator, x.device)[:times]
-    return (x[:, first] - x[:, second]).norm(dim=2).mean()
+    return (x[:, first].double() - x[:, second].double()).norm(dim=2).mean()
 
 
 def clip_score(motion_emb, text_emb) -> torch.Tensor:

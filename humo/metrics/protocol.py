@@ -19,9 +19,10 @@ std, as the reference's ``np.std``).
 Interfaces (duck-typed, see the Protocols below): the dataset is a sequence of dicts with
 ``features`` ``(T, 263)`` **raw** (un-normalised) HumanML3D features, ``length`` (int) and ``text``
 (str), plus any other keys (e.g. ``tokens`` for the T2M evaluator); a ``length`` above the feature
-row count (``humo.data.datasets`` counts joint frames, features have ``T - 1`` rows) is clipped to it. Evaluators normalise features with
-their own mean/std and move inputs to their own device. ``generate_fn`` owns its randomness and device;
-it returns raw features. Converting joints to features is the caller's job (:func:`with_converter`).
+row count (``humo.data.datasets`` counts joint frames, features have ``T - 1`` rows) is clipped to
+it. Evaluators normalise features with their own mean/std and move inputs to their own device.
+``generate_fn`` owns its randomness and device; it returns raw features. Converting joints to
+features is the caller's job (:func:`with_converter`).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def _item(dataset: Sequence, i: int, text_key: str) -> tuple[torch.Tensor, int, 
     if not isinstance(item, dict) or not {"features", "length", "text"} <= item.keys():
         raise ValueError(f"dataset[{i}] must be a dict with 'features', 'length' and 'text'")
     if text_key not in item:
-        raise ValueError(f"dataset[{i}] has no {text_key!r} key, which the evaluator reads (text_key)")
+        raise ValueError(f"dataset[{i}] has no {text_key!r} key, which the evaluator reads; pass "
+                         "text_key='text' to feed it the captions")
     feats = check_tensor(item["features"], f"dataset[{i}]['features']", min_dim=2)
     if feats.ndim != 2:
         raise ValueError(f"dataset[{i}]['features'] must be (T, D), got {tuple(feats.shape)}")
@@ -129,7 +131,8 @@ def _check_generated(out, batch: int, dim: int) -> tuple[torch.Tensor, torch.Ten
     if feats.ndim != 3 or feats.shape[0] != batch or feats.shape[-1] != dim:
         raise ValueError(f"generated features must be ({batch}, T, {dim}), got {tuple(feats.shape)}")
     if lengths.shape[0] != batch or bool((lengths < 1).any()) or int(lengths.max()) > feats.shape[1]:
-        raise ValueError(f"generated lengths must be ({batch},) in [1, T={feats.shape[1]}], got {lengths.tolist()}")
+        raise ValueError(f"generated lengths must be ({batch},) in [1, T={feats.shape[1]}], "
+                         f"got {lengths.tolist()}")
     return feats, lengths
 
 
@@ -189,8 +192,9 @@ def evaluate(generate_fn: GenerateFn, dataset: Sequence, evaluator: MotionEvalua
         batches = bar.add_task("batches", total=2 * n_batches + mm_prompts)
         for _ in range(replications):
             bar.reset(batches)
-            accs = {row: MotionMetrics(row, batch_size=batch_size, shuffle=False, diversity_times=diversity_times,
-                                       mm_times=mm_times, fid_method=fid_method) for row in rows}
+            accs = {row: MotionMetrics(row, batch_size=batch_size, shuffle=False, mm_times=mm_times,
+                                       diversity_times=diversity_times, fid_method=fid_method)
+                    for row in rows}
             order = torch.randperm(n, generator=gen)
             for b in range(n_batches):
                 feats, lengths, texts, eval_texts = _real_batch(
@@ -205,9 +209,9 @@ def evaluate(generate_fn: GenerateFn, dataset: Sequence, evaluator: MotionEvalua
                     accs["real"].update(t, real)
                     if clip_evaluator is not None:
                         ct = clip_evaluator.embed_text(texts)
-                        accs["generated"].update(clip_text_emb=ct,
-                                                 clip_motion_emb=clip_evaluator.embed_motion(g_feats, g_lengths))
-                        accs["real"].update(clip_text_emb=ct, clip_motion_emb=clip_evaluator.embed_motion(feats, lengths))
+                        for row, (f, k) in (("generated", (g_feats, g_lengths)), ("real", (feats, lengths))):
+                            accs[row].update(clip_text_emb=ct,
+                                             clip_motion_emb=clip_evaluator.embed_motion(f, k))
                 bar.advance(batches)
             for b in range(n_batches):  # independent crops: the real row's FID reference
                 feats, lengths, _, _ = _real_batch(dataset, order[b * batch_size:(b + 1) * batch_size], key,

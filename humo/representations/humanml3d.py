@@ -14,7 +14,9 @@ Feature layout for a clip of ``T`` joint frames (``T - 1`` rows)::
     [259:263]  foot contacts: left (ankle, foot), right (ankle, foot)
 
 Reference quirks kept for exactness: the IK facing vector uses the hips in swapped order, and the
-first root rotation is the identity (so ``features[..., 0, 0]`` carries a spurious value).
+first root rotation is the identity (so ``features[..., 0, 0]`` carries a spurious value). One reference
+bug is fixed: root quaternions are kept sign-continuous, so headings that cross 180 degrees no longer
+corrupt the root angular velocity (identical output on every clip where that does not happen).
 """
 
 from __future__ import annotations
@@ -139,7 +141,14 @@ def root_rotations(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22, sigm
     forward = F.normalize(forward, dim=-1)
     q = qbetween(forward, _const(_Z, joints).expand_as(forward))
     identity = _const((1.0, 0.0, 0.0, 0.0), joints).expand_as(q[..., :1, :])
-    return torch.cat([identity, q[..., 1:, :]], dim=-2)
+    q = torch.cat([identity, q[..., 1:, :]], dim=-2)
+    # Keep the quaternion sign continuous over time. qbetween returns w >= 0, so a heading that crosses
+    # 180 degrees flips the sign between two frames and the reference's arcsin(relative y) then gets
+    # the wrong angular velocity (drift of up to 0.4 m in fast turns). Same rotations, same features
+    # wherever no flip occurs.
+    flips = ((q[..., 1:, :] * q[..., :-1, :]).sum(-1) < 0).to(q.dtype).cumsum(-1) % 2  # (..., T-1)
+    sign = torch.cat([torch.ones_like(flips[..., :1]), 1 - 2 * flips], dim=-1)
+    return q * sign[..., None]
 
 
 def local_rotations(joints: torch.Tensor, root_quat: torch.Tensor, skeleton: Skeleton | str = SMPL22

@@ -27,7 +27,8 @@ class Normalizer:
         self.mean = check_tensor(self.mean, "mean", min_dim=1)
         self.std = check_tensor(self.std, "std", min_dim=1)
         if self.mean.shape != self.std.shape or self.mean.ndim != 1:
-            raise ValueError(f"mean and std must both be (D,), got {tuple(self.mean.shape)} and {tuple(self.std.shape)}")
+            raise ValueError(
+                f"mean and std must both be (D,), got {tuple(self.mean.shape)} and {tuple(self.std.shape)}")
         if (self.std < 0).any():
             raise ValueError("std must be non-negative")
 

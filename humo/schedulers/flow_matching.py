@@ -58,11 +58,13 @@ class FlowMatchingScheduler:
             ``s > 1`` spends more steps at high noise.
     """
 
-    def __init__(self, num_inference_steps: int = 32, solver: Solver | str = Solver.EULER, shift: float = 1.0):
+    def __init__(self, num_inference_steps: int = 32, solver: Solver | str = Solver.EULER,
+                 shift: float = 1.0):
         try:
             self.solver = Solver(solver)
         except ValueError:
-            raise ValueError(f"unknown solver {solver!r}; choose one of {[s.value for s in Solver]}") from None
+            choices = [s.value for s in Solver]
+            raise ValueError(f"unknown solver {solver!r}; choose one of {choices}") from None
         if shift <= 0:
             raise ValueError(f"shift must be positive, got {shift}")
         self.shift = float(shift)

@@ -27,7 +27,8 @@ class MotionTextBatch:
     texts: list[str]
 
     def to(self, device: str | torch.device) -> MotionTextBatch:
-        return MotionTextBatch(self.features.to(device), self.lengths.to(device), self.mask.to(device), self.texts)
+        return MotionTextBatch(self.features.to(device), self.lengths.to(device), self.mask.to(device),
+                               self.texts)
 
 
 def collate_motion_text(items: list[dict]) -> MotionTextBatch:

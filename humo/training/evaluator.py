@@ -3,76 +3,22 @@
 The run folder follows :mod:`humo.training.common` (``checkpoint/`` written atomically and resumed,
 ``final/`` = ``save_pretrained`` of the trained evaluator). Sentence embeddings of the frozen text
 encoder are cached per unique caption, so after the first pass over the captions a step costs only
-the motion transformer.
-
-Also holds a minimal reader of a HumanML3D-layout corpus (:class:`HumanML3DTexts`) for the CLI.
+the motion transformer. The data order is a pure function of ``(seed, step)`` and the RNG state is
+checkpointed, so a resumed run repeats the uninterrupted one (given a dataset whose items do not
+draw from their own generator, e.g. ``TextMotionDataset(random_crop=False)``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from humo.models.evaluators.contrastive import PRESETS, ContrastiveEvaluator
 from humo.models.hub import HubModel
 from humo.training.collate import collate_motion_text
 from humo.training.common import load_checkpoint, pick_device, save_checkpoint, save_final
-
-FPS = 20
-
-
-class HumanML3DTexts:
-    """(motion, caption) pairs of a HumanML3D-layout corpus, one item per caption line.
-
-    Reads ``<split>.txt`` ids, ``new_joint_vecs/<id>.npy`` ``(T, 263)`` raw features and
-    ``texts/<id>.txt`` lines ``caption#tok/POS ...#start#end`` (seconds; ``0#0`` = the whole motion).
-    Keeps pairs with ``min_len <= frames < max_len`` (the reference's 40 and 200).
-
-    Items: ``{"features": (T, 263) float32, "length": T, "text": caption, "tokens": str, "id": str}``.
-    """
-
-    def __init__(self, root: str | Path, split: str = "train", min_len: int = 40, max_len: int = 200):
-        self.root = Path(root)
-        split_file = self.root / f"{split}.txt"
-        if not split_file.is_file():
-            raise FileNotFoundError(f"split file {split_file} not found (HumanML3D layout expected)")
-        self.items: list[tuple[str, str, str, int, int]] = []
-        for mid in (line.strip() for line in split_file.read_text().splitlines()):
-            path, texts = self.root / "new_joint_vecs" / f"{mid}.npy", self.root / "texts" / f"{mid}.txt"
-            if not mid or not path.is_file() or not texts.is_file():
-                continue
-            frames = np.load(path, mmap_mode="r").shape[0]
-            for line in texts.read_text().splitlines():
-                parts = line.strip().split("#")
-                if len(parts) < 4 or not parts[0].strip():
-                    continue
-                start, end = (0.0 if math.isnan(v) else v for v in (float(parts[2]), float(parts[3])))
-                s, e = (0, frames) if start == 0.0 and end == 0.0 else (int(start * FPS), min(int(end * FPS), frames))
-                if min_len <= e - s < max_len:
-                    self.items.append((mid, parts[0].strip(), parts[1].strip(), s, e))
-        if not self.items:
-            raise ValueError(f"no (motion, caption) pair of {min_len}..{max_len - 1} frames in {split_file}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict:
-        mid, text, tokens, s, e = self.items[i]
-        feats = np.load(self.root / "new_joint_vecs" / f"{mid}.npy")[s:e]
-        return {"features": torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), "length": e - s,
-                "text": text, "tokens": tokens, "id": mid}
-
-    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The corpus ``Mean.npy`` / ``Std.npy`` ``(263,)``."""
-        paths = [self.root / "Mean.npy", self.root / "Std.npy"]
-        for p in paths:
-            if not p.is_file():
-                raise FileNotFoundError(f"{p} not found")
-        return tuple(torch.from_numpy(np.load(p, allow_pickle=False)).float() for p in paths)
 
 
 @dataclass
@@ -126,7 +72,9 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
     """Train a :class:`ContrastiveEvaluator` with AdamW and the symmetric InfoNCE loss.
 
     Args:
-        dataset: sequence of dicts ``{"features": (T, 263) raw, "length": int, "text": str}``.
+        dataset: sequence of dicts ``{"features": (T, 263) raw, "length": int, "text": str}``, e.g.
+            :class:`humo.data.datasets.TextMotionDataset` (its ``length`` counts joint frames; the
+            ``T - 1`` feature rows are used).
         out_dir: run folder (``checkpoint/`` and ``final/``).
         steps: total optimisation steps (a resumed run continues up to it).
         batch_size, lr, weight_decay: optimisation settings.
@@ -182,14 +130,16 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
         with Progress(*columns, disable=not progress) as bar:
             task = bar.add_task("train", total=steps, completed=min(step, steps), loss="")
             while step < steps:
-                batch = collate_motion_text([dataset[i] for i in _batch_indices(step, n, batch_size, seed)]).to(dev)
-                out = model(batch.features, batch.lengths, _sentences(batch.texts, text_encoder, cache).to(dev))
+                items = [dataset[i] for i in _batch_indices(step, n, batch_size, seed)]
+                batch = collate_motion_text(items).to(dev)
+                sentences = _sentences(batch.texts, text_encoder, cache).to(dev)
+                out = model(batch.features, batch.lengths, sentences)
                 opt.zero_grad(set_to_none=True)
                 out.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 step += 1
-                losses.append(float(out.loss))
+                losses.append(out.loss.item())
                 bar.update(task, advance=1, loss=f"loss {losses[-1]:.4f}")
                 if step % save_every == 0 or step == steps:
                     save_checkpoint(out_dir, model, opt, step, extra={"seed": seed, "batch_size": batch_size})

@@ -19,8 +19,10 @@ def write_corpus(root, n=6, frames=48):
     rng = np.random.default_rng(0)
     for i in range(n):
         cid = f"{i:06d}"
-        np.save(root / "new_joints" / f"{cid}.npy", synthetic_joints(frames, seed=i, dtype=torch.float32).numpy())
-        np.save(root / "new_joint_vecs" / f"{cid}.npy", rng.standard_normal((frames - 1, 263)).astype(np.float32))
+        joints = synthetic_joints(frames, seed=i, dtype=torch.float32).numpy()
+        np.save(root / "new_joints" / f"{cid}.npy", joints)
+        feats = rng.standard_normal((frames - 1, 263), dtype=np.float32)
+        np.save(root / "new_joint_vecs" / f"{cid}.npy", feats)
         (root / "texts" / f"{cid}.txt").write_text(f"a person walks forward {i}#a/DET person/NOUN#0.0#0.0\n"
                                                  f"someone waves {i}#someone/PRON wave/VERB#0.0#0.0\n")
     (root / "train.txt").write_text("\n".join(f"{i:06d}" for i in range(n)) + "\n")
@@ -31,7 +33,8 @@ def write_corpus(root, n=6, frames=48):
 def test_train_evaluator_cli_trains_resumes_and_saves(tmp_path):
     write_corpus(tmp_path / "corpus")
     args = ["train", "evaluator", str(tmp_path / "corpus"), str(tmp_path / "run"), "--steps", "2",
-            "--batch-size", "4", "--preset", "tiny", "--device", "cpu", "--min-len", "40", "--save-every", "1"]
+            "--batch-size", "4", "--preset", "tiny", "--device", "cpu", "--min-len", "40",
+            "--save-every", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, (result.output, result.exception)
     assert "saved to" in result.output and (tmp_path / "run" / "checkpoint" / "trainer.pt").is_file()

@@ -140,3 +140,19 @@ def test_normalizer_reference_std_and_round_trip():
     torch.testing.assert_close(ev.std[4:259], norm.std[4:259])
     with pytest.raises(ValueError, match="expected features"):
         norm.normalize(torch.zeros(3, 10))
+
+
+def test_fast_turn_through_180_degrees_round_trips():
+    """A clip turning 270 degrees: the heading crosses 180 and the root must not drift."""
+    import math
+
+    from humo.representations.rotation import axis_rotation
+
+    base = synthetic_joints(80, seed=5, speed=0.0)
+    yaw = torch.linspace(0, 1.5 * math.pi, 80, dtype=base.dtype)
+    root = base[:, :1, :]
+    turned = (axis_rotation("Y", yaw)[:, None] @ (base - root)[..., None]).squeeze(-1) + root
+    turned = turned + torch.stack([torch.sin(yaw), 0 * yaw, torch.cos(yaw)], -1)[:, None] * 0.5
+    recovered = H.features_to_joints(H.joints_to_features(turned))
+    expected = H.canonicalize(H.uniform_skeleton(turned))[:-1]
+    assert (recovered - expected).abs().max() < 1e-6

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humo.models.evaluators._common import set_feature_stats
 from humo.models.hub import HubModel
 from humo.representations._checks import check_tensor
 from humo.representations.masks import lengths_to_mask
@@ -84,7 +85,8 @@ class ContrastiveEvaluator(HubModel):
                                            batch_first=True, norm_first=True)
         self.motion_encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.motion_out = nn.Sequential(nn.LayerNorm(latent_dim), nn.Linear(latent_dim, embed_dim))
-        self.text_proj = nn.Sequential(nn.Linear(text_dim, latent_dim), nn.GELU(), nn.Linear(latent_dim, embed_dim))
+        self.text_proj = nn.Sequential(nn.Linear(text_dim, latent_dim), nn.GELU(),
+                                       nn.Linear(latent_dim, embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
         self.register_buffer("mean", torch.zeros(dim_pose))
         self.register_buffer("std", torch.ones(dim_pose))
@@ -95,14 +97,9 @@ class ContrastiveEvaluator(HubModel):
         return self.mean.device
 
     def set_normalization(self, mean, std) -> None:
-        """Set the feature mean/std ``(dim_pose,)`` used to normalise raw features."""
-        for name, v in (("mean", mean), ("std", std)):
-            v = check_tensor(v, name).reshape(-1)
-            if v.shape[0] != self.dim_pose:
-                raise ValueError(f"{name} must have {self.dim_pose} values, got {v.shape[0]}")
-            getattr(self, name).copy_(v)
-        if bool((self.std <= 0).any()):
-            raise ValueError("std must be positive")
+        """Set the feature mean/std ``(dim_pose,)`` used to normalise raw features (std clamped at 1e-8,
+        as :class:`humo.representations.normalizer.Normalizer`)."""
+        set_feature_stats(self, mean, std)
 
     def attach_text_encoder(self, encoder) -> ContrastiveEvaluator:
         """Inject the frozen text encoder (anything with ``encode(texts) -> (B, text_dim)``)."""
@@ -144,7 +141,8 @@ class ContrastiveEvaluator(HubModel):
             raise ValueError(f"sentence must be (B, {self.text_dim}), got {tuple(sentence.shape)}")
         return F.normalize(self.text_proj(sentence.to(self.device, self.mean.dtype)), dim=-1)
 
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor, sentence: torch.Tensor) -> ContrastiveOutput:
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor,
+                sentence: torch.Tensor) -> ContrastiveOutput:
         """Symmetric InfoNCE between ``B`` motions and their ``B`` sentence embeddings."""
         motion, text = self.encode_motion(features, lengths), self.encode_text(sentence)
         if motion.shape[0] != text.shape[0]:

@@ -11,7 +11,8 @@ Differences from the reference wrapper, none of which change an embedding:
 * ``embed_text`` / ``embed_motion`` return rows in input order (the reference sorts by motion length
   and returns the sorted order); packing uses ``enforce_sorted=False``;
 * ``embed_motion`` takes raw features and normalises them itself, zeroing frames past each length
-  (the reference loader pads normalised motions with zeros).
+  and padding to 196 frames (the reference loader pads normalised motions with zeros to 196; the
+  convolutions see that padding, so a different padded size would change the last movement steps).
 
 Text input: the HumanML3D ``tokens`` field (``"a/DET man/NOUN kick/VERB ..."``, hence
 ``text_key = "tokens"``). A plain caption is accepted too: lower-cased alphabetic words with POS
@@ -31,22 +32,21 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from humo.models.evaluators._common import set_feature_stats
 from humo.models.hub import HubModel, load_state_dict_strict
 from humo.representations._checks import check_tensor
 
 POS_ENUMERATOR = {"VERB": 0, "NOUN": 1, "DET": 2, "ADP": 3, "NUM": 4, "AUX": 5, "PRON": 6, "ADJ": 7, "ADV": 8,
                   "Loc_VIP": 9, "Body_VIP": 10, "Obj_VIP": 11, "Act_VIP": 12, "Desc_VIP": 13, "OTHER": 14}
-VIP_WORDS = {
-    "Loc_VIP": ("left", "right", "clockwise", "counterclockwise", "anticlockwise", "forward", "back", "backward",
-                "up", "down", "straight", "curve"),
-    "Body_VIP": ("arm", "chin", "foot", "feet", "face", "hand", "mouth", "leg", "waist", "eye", "knee", "shoulder",
-                 "thigh"),
-    "Obj_VIP": ("stair", "dumbbell", "chair", "window", "floor", "car", "ball", "handrail", "baseball", "basketball"),
-    "Act_VIP": ("walk", "run", "swing", "pick", "bring", "kick", "put", "squat", "throw", "hop", "dance", "jump",
-                "turn", "stumble", "stop", "sit", "lift", "lower", "raise", "wash", "stand", "kneel", "stroll",
-                "rub", "bend", "balance", "flap", "jog", "shuffle", "lean", "rotate", "spin", "spread", "climb"),
-    "Desc_VIP": ("slowly", "carefully", "fast", "careful", "slow", "quickly", "happy", "angry", "sad", "happily",
-                 "angrily", "sadly"),
+VIP_WORDS = {  # words whose POS class the reference's WordVectorizer overrides
+    "Loc_VIP": "left right clockwise counterclockwise anticlockwise forward back backward up down straight "
+               "curve".split(),
+    "Body_VIP": "arm chin foot feet face hand mouth leg waist eye knee shoulder thigh".split(),
+    "Obj_VIP": "stair dumbbell chair window floor car ball handrail baseball basketball".split(),
+    "Act_VIP": "walk run swing pick bring kick put squat throw hop dance jump turn stumble stop sit lift "
+               "lower raise wash stand kneel stroll rub bend balance flap jog shuffle lean rotate spin "
+               "spread climb".split(),
+    "Desc_VIP": "slowly carefully fast careful slow quickly happy angry sad happily angrily sadly".split(),
 }
 _VIP_OF = {w: pos for pos, words in VIP_WORDS.items() for w in words}
 SPECIAL_WORDS = ("sos", "eos", "unk")
@@ -90,7 +90,8 @@ class _BiGRUCo(nn.Module):
         self.hidden = nn.Parameter(torch.randn(2, 1, hidden_size))
 
     def _encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(self.input_emb(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.input_emb(x), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
         _, last = self.gru(packed, self.hidden.repeat(1, x.shape[0], 1))  # last: (2, B, H), input order
         return self.output_net(torch.cat([last[0], last[1]], dim=-1))
 
@@ -110,7 +111,8 @@ class TextEncoderBiGRUCo(_BiGRUCo):
         self.pos_emb = nn.Linear(pos_size, word_size)
         self.pos_emb.apply(_init_weight)
 
-    def forward(self, word_embs: torch.Tensor, pos_onehot: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, word_embs: torch.Tensor, pos_onehot: torch.Tensor,
+                lengths: torch.Tensor) -> torch.Tensor:
         return self._encode(word_embs + self.pos_emb(pos_onehot), lengths)
 
 
@@ -170,22 +172,28 @@ class T2MEvaluator(HubModel):
         dim_text_hidden, dim_motion_hidden, dim_coemb_hidden: GRU widths (512, 1024) and output (512).
         unit_length: frames per movement step (4).
         max_text_len: tokens kept before ``sos``/``eos`` are added (20).
+        max_motion_length: motions are zero-padded to this many frames (196), as in the reference.
         vocab: the GloVe word list (its vectors are the ``word_vectors`` buffer).
     """
 
     text_key = "tokens"
 
     def __init__(self, dim_pose: int = 263, dim_word: int = 300, dim_pos_ohot: int = 15,
-                 dim_movement_enc_hidden: int = 512, dim_movement_latent: int = 512, dim_text_hidden: int = 512,
-                 dim_motion_hidden: int = 1024, dim_coemb_hidden: int = 512, unit_length: int = 4,
-                 max_text_len: int = 20, vocab: list[str] | None = None):
+                 dim_movement_enc_hidden: int = 512, dim_movement_latent: int = 512,
+                 dim_text_hidden: int = 512, dim_motion_hidden: int = 1024, dim_coemb_hidden: int = 512,
+                 unit_length: int = 4, max_text_len: int = 20, max_motion_length: int = 196,
+                 vocab: list[str] | None = None):
         super().__init__()
         if dim_pos_ohot != len(POS_ENUMERATOR):
-            raise ValueError(f"dim_pos_ohot must be {len(POS_ENUMERATOR)} (the POS classes), got {dim_pos_ohot}")
+            raise ValueError(f"dim_pos_ohot must be {len(POS_ENUMERATOR)} (the POS classes), "
+                             f"got {dim_pos_ohot}")
         self.dim_pose, self.unit_length, self.max_text_len = dim_pose, unit_length, max_text_len
+        self.max_motion_length = max_motion_length
         self.vocab = list(vocab or [])
         self._index = {w: i for i, w in enumerate(self.vocab)}
-        self.movement_encoder = MovementConvEncoder(dim_pose - 4, dim_movement_enc_hidden, dim_movement_latent)
+        # the last 4 features (foot contacts) are not used
+        self.movement_encoder = MovementConvEncoder(dim_pose - 4, dim_movement_enc_hidden,
+                                                    dim_movement_latent)
         self.text_encoder = TextEncoderBiGRUCo(dim_word, dim_pos_ohot, dim_text_hidden, dim_coemb_hidden)
         self.motion_encoder = MotionEncoderBiGRUCo(dim_movement_latent, dim_motion_hidden, dim_coemb_hidden)
         self.register_buffer("mean", torch.zeros(dim_pose))
@@ -197,14 +205,9 @@ class T2MEvaluator(HubModel):
         return self.mean.device
 
     def set_normalization(self, mean, std) -> None:
-        """Set the feature mean/std ``(dim_pose,)`` the evaluator was trained with."""
-        for name, v in (("mean", mean), ("std", std)):
-            v = check_tensor(v, name).reshape(-1)
-            if v.shape[0] != self.dim_pose:
-                raise ValueError(f"{name} must have {self.dim_pose} values, got {v.shape[0]}")
-            getattr(self, name).copy_(v)
-        if bool((self.std <= 0).any()):
-            raise ValueError("std must be positive")
+        """Set the feature mean/std ``(dim_pose,)`` the evaluator was trained with (std clamped at 1e-8,
+        as :class:`humo.representations.normalizer.Normalizer`)."""
+        set_feature_stats(self, mean, std)
 
     def _token(self, token: str, tagged: bool) -> tuple[int, int]:
         word, pos = token.rsplit("/", 1) if tagged else (token, "OTHER")
@@ -247,10 +250,15 @@ class T2MEvaluator(HubModel):
             raise ValueError(f"features must be (B, T, {self.dim_pose}) with lengths (B,), got "
                              f"{tuple(features.shape)} and {tuple(lengths.shape)}")
         if bool((lengths < self.unit_length).any()) or int(lengths.max()) > features.shape[1]:
-            raise ValueError(f"lengths must be in [{self.unit_length}, T={features.shape[1]}], got {lengths.tolist()}")
-        x = (features.to(self.device, self.mean.dtype) - self.mean) / self.std
-        valid = torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T) True = valid frame
-        x = x * valid.to(x.device).unsqueeze(-1)  # the reference pads normalised motions with zeros
+            raise ValueError(f"lengths must be in [{self.unit_length}, T={features.shape[1]}], "
+                             f"got {lengths.tolist()}")
+        # The reference pads normalised motions with zeros to exactly max_motion_length frames; the
+        # convolutions see those frames near the end of each motion, so the same padding is needed.
+        width = max(self.max_motion_length, int(lengths.max()))
+        x = (features[:, :width].to(self.device, self.mean.dtype) - self.mean) / self.std
+        x = nn.functional.pad(x, (0, 0, 0, width - x.shape[1]))  # (B, width, dim_pose)
+        valid = torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)  # (B, width) True = valid frame
+        x = x * valid.to(x.device).unsqueeze(-1)
         movements = self.movement_encoder(x[..., :-4])  # foot contacts are not used
         return self.motion_encoder(movements, lengths // self.unit_length)
 

@@ -1,0 +1,40 @@
+"""``humo data build``: build a HumanML3D-layout corpus from a labelled BVH collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from humo.cli.app import data_app
+
+_KINDS = ("bandai-namco", "cmu")
+
+
+@data_app.command("build")
+def build(
+    source_kind: str = typer.Argument(..., help="Collection kind: bandai-namco or cmu."),
+    src: Path = typer.Argument(..., help="Source folder (read only; never written to)."),
+    out: Path = typer.Argument(..., help="Corpus folder to create (must be empty or absent unless --force)."),
+    workers: int = typer.Option(2, "--workers", "-w", min=0, help="Worker processes (0/1: in this process)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the splits and caption phrasings."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty OUT."),
+    min_len: int = typer.Option(10, "--min-len", min=2, help="Skip clips shorter than this (20 fps frames)."),
+    max_len: int = typer.Option(196, "--max-len", min=2, help="Cut longer clips into segments up to this."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N clips (quick trials)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Build a corpus: retarget to SMPL-22 at 20 fps, segment, featurise, caption, split by take.
+
+    Example: humo data build bandai-namco ../shared/data/bandai-namco corpora/bandai-namco --workers 2
+    """
+    if source_kind not in _KINDS:
+        raise ValueError(f"unknown source kind {source_kind!r}; choose one of {', '.join(_KINDS)}")
+    from humo.data.corpus import build_corpus
+
+    meta = build_corpus(source_kind, src, out, workers=workers, seed=seed, overwrite=force, progress=progress,
+                        min_len=min_len, max_len=max_len, limit=limit)
+    c = meta["counts"]
+    typer.echo(f"wrote {out}: {c['clips']} clips -> {c['segments']} segments, {c['hours']:.2f} h "
+               f"(train {c['train_segments']} / val {c['val_segments']} / test {c['test_segments']}), "
+               f"{c['skipped']} skipped, {meta['build_seconds']:.0f} s")

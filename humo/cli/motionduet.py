@@ -1,0 +1,55 @@
+"""``humo train motionduet``: train MotionDuet (MLD VAE + DUET-conditioned latent denoiser, DASH loss)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from humo.cli.app import train_app
+
+
+@train_app.command("motionduet")
+def train_motionduet_command(
+    corpus: Path = typer.Argument(..., help="Corpus folder in HumanML3D layout (new_joint_vecs/, texts/)."),
+    out: Path = typer.Argument(..., help="Run folder: vae/, denoiser/ (resumable checkpoints), final/ (the "
+                                         "model for MotionDuetPipeline), metrics.json, cache/."),
+    preset: str = typer.Option("small", help="Model size: tiny, small (CPU), base (MLD: 9 layers, 1x256)."),
+    stage: str = typer.Option("both", help="vae, denoiser (needs OUT/vae/final or --vae-from) or both."),
+    steps: int = typer.Option(2000, help="Denoiser steps (and VAE steps unless --vae-steps)."),
+    vae_steps: int | None = typer.Option(None, help="VAE steps (default: --steps)."),
+    vae_from: Path | None = typer.Option(None, help="MotionDuet folder whose VAE to reuse (stage denoiser)."),
+    batch_size: int = typer.Option(64, help="Segments per step."),
+    lr: float = typer.Option(1e-4, help="Peak AdamW learning rate (warmup, then cosine)."),
+    video: bool = typer.Option(True, "--video/--no-video", help="Condition on rendered-video features."),
+    video_encoder: str = typer.Option("stick", help="stick (frozen seeded CNN on rendered stick figures) "
+                                                    "or a local VideoMAE checkpoint folder."),
+    dash_lambda: float = typer.Option(0.1, help="Weight of the DASH loss (0 = off; needs --video)."),
+    ema_decay: float = typer.Option(0.999, help="EMA decay of the saved weights."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
+    seed: int = typer.Option(0, help="Model init, batch order and diffusion draws."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT's checkpoints."),
+    max_items: int | None = typer.Option(None, help="Use at most this many segments per split (quick runs)."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    checkpoint_every: int = typer.Option(500, help="Checkpoint period in steps."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Train MotionDuet on a corpus: the motion VAE, then the text(+video) latent denoiser.
+
+    Example: humo train motionduet corpora/bandai-namco runs/motionduet --preset small --threads 2
+    """
+    from humo.training.motionduet import train_motionduet
+
+    result = train_motionduet(corpus, out, preset=preset, stage=stage, steps=steps, batch_size=batch_size,
+                              lr=lr, device=device, seed=seed, resume=resume, use_video=video,
+                              dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
+                              vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,
+                              checkpoint_every=checkpoint_every, progress=progress, threads=threads)
+    m = result.metrics
+    parts = [f"MotionDuet ({preset}, video={'on' if video else 'off'}, DASH lambda {dash_lambda:g}) "
+             f"trained {result.steps} steps in {result.seconds:.0f} s, saved to {result.final_dir}"]
+    if "val" in m.get("vae", {}):
+        parts.append(f"val VAE MPJPE {m['vae']['val']['mpjpe_mm']:.1f} mm")
+    if "val" in m.get("denoiser", {}):
+        parts.append(f"val diffusion loss {m['denoiser']['val']['diffusion']:.4f}")
+    typer.echo("; ".join(parts))

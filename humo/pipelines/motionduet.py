@@ -1,0 +1,299 @@
+"""MotionDuet text (+ video) -> motion pipeline: DUET condition, DDIM loop over VAE latents, guidance.
+
+The loop (:meth:`MotionDuetPipeline.sample_latents`) is the only sampling loop of MotionDuet. Per step
+it asks the prediction guidance how many passes to run; with two passes it evaluates the denoiser on
+``guidance.second_condition(H, H_null, generator)`` -- the null condition for
+:class:`~humo.guidance.ClassifierFreeGuidance`, a degraded copy of the fused condition ``H`` for
+:class:`~humo.guidance.AutoGuidance` -- and combines the two noise predictions.
+
+Randomness is per sample: sample ``i`` uses ``torch.Generator().manual_seed(seeds[i])`` for its initial
+noise and its auto-guidance degradation, so a seed gives the same motion whatever the batch (with
+``eta > 0`` the DDIM noise comes from the first sample's generator).
+
+Saved layout (``save_pretrained``): ``folder/pipeline.json`` + ``folder/model/`` (config.json +
+model.safetensors). ``from_pretrained`` also accepts a bare model folder (a training run's ``final/``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from pathlib import Path
+
+import torch
+
+from humo.guidance import ClassifierFreeGuidance, split_guidance
+from humo.models.motionduet.model import MotionDuet
+from humo.models.motionduet.video import encode_video_input, load_video_encoder
+from humo.models.text_encoder import check_texts
+
+FPS = 20.0
+
+
+class MotionDuetPipeline:
+    """Text (+ optional video) -> motion with :class:`MotionDuet`.
+
+    Args:
+        model: a trained :class:`MotionDuet` (VAE + DUET + denoiser).
+        text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``; default
+            ``TextEncoder(model.text_encoder_name)`` on first use.
+        video_encoder: frozen encoder with ``encode_motion`` / ``encode_video`` and ``.dim``; default
+            ``load_video_encoder(model.video_encoder_name)`` on first use (only for video-capable models).
+        scheduler: a :class:`humo.schedulers.DDPMScheduler`; default ``model.make_scheduler()`` (DDIM, eta 0).
+    """
+
+    def __init__(self, model: MotionDuet, text_encoder=None, video_encoder=None, scheduler=None,
+                 fps: float = FPS):
+        self.model = model.eval().requires_grad_(False)
+        self._text_encoder = text_encoder
+        if video_encoder is not None and getattr(video_encoder, "dim", None) != model.video_dim:
+            raise ValueError(f"video encoder gives {getattr(video_encoder, 'dim', None)}-d features; "
+                             f"the model expects {model.video_dim}")
+        self._video_encoder = video_encoder
+        self.scheduler = scheduler if scheduler is not None else model.make_scheduler()
+        self.fps = float(fps)
+
+    # ------------------------------------------------------------------ components
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def text_encoder(self):
+        if self._text_encoder is None:
+            from humo.models.text_encoder import TextEncoder
+
+            self._text_encoder = TextEncoder(self.model.text_encoder_name).to(self.device)
+        return self._text_encoder
+
+    @property
+    def video_encoder(self):
+        if self._video_encoder is None and self.model.video_dim:
+            enc = load_video_encoder(self.model.video_encoder_name).to(self.device)
+            if enc.dim != self.model.video_dim:
+                raise ValueError(f"video encoder {self.model.video_encoder_name!r} gives {enc.dim}-d "
+                                 f"features; the model expects {self.model.video_dim}")
+            self._video_encoder = enc
+        return self._video_encoder
+
+    def to(self, device) -> MotionDuetPipeline:
+        for m in (self.model, self._text_encoder, self._video_encoder):
+            if isinstance(m, torch.nn.Module):
+                m.to(device)
+        return self
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """Sentence embeddings ``(B, text_dim)`` on the pipeline's device."""
+        emb = torch.as_tensor(self.text_encoder.encode(texts)).to(self.device, torch.float32)
+        if emb.shape != (len(texts), self.model.text_dim):
+            raise ValueError(f"text encoder gives {tuple(emb.shape)}; the model expects "
+                             f"(B, {self.model.text_dim})")
+        return emb
+
+    def encode_video(self, video, batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(features (B, Lv, video_dim), present (B,) bool)`` from ``video``: None (text only), one video
+        for every prompt, or a list with one entry (or None) per prompt. An entry is precomputed features
+        ``(Lv, D)`` / ``(1, Lv, D)``, joints ``(T, 22, 3)``, a :class:`~humo.motion.Motion` or clips."""
+        if video is None:
+            return None, None
+        if not self.model.video_dim:
+            raise ValueError("this MotionDuet model was trained without video (video_dim=0); pass video=None")
+        if not isinstance(video, (list, tuple)):  # one video for every prompt: encode it once
+            feats = encode_video_input(video, self.video_encoder, batch=1).to(self.device)
+            return feats.expand(batch, -1, -1), torch.ones(batch, dtype=torch.bool, device=self.device)
+        entries = list(video)
+        if len(entries) != batch:
+            raise ValueError(f"got {len(entries)} videos for {batch} prompts")
+        present = torch.tensor([e is not None for e in entries], dtype=torch.bool, device=self.device)
+        if not bool(present.any()):
+            return None, None
+        encoder = self.video_encoder
+        feats = {i: encode_video_input(e, encoder, batch=1).to(self.device) for i, e in enumerate(entries)
+                 if e is not None}
+        shapes = {tuple(f.shape) for f in feats.values()}
+        if len(shapes) != 1:
+            raise ValueError(f"all videos must give the same feature shape, got {sorted(shapes)}")
+        ref = next(iter(feats.values()))
+        out = torch.cat([feats.get(i, torch.zeros_like(ref)) for i in range(batch)])  # (B, Lv, D)
+        return out, present
+
+    # ------------------------------------------------------------------ the sampling loop
+    @torch.no_grad()
+    def sample_latents(self, cond: torch.Tensor, generators: list[torch.Generator], steps: int = 50,
+                       guidance=None) -> torch.Tensor:
+        """Denoise latents from noise with DDIM; returns model-space latents ``(B, L, C)``.
+
+        Args:
+            cond: ``(B, Lc, W)`` fused condition ``H`` (:meth:`MotionDuet.condition`).
+            generators: one ``torch.Generator`` per sample (initial noise, auto-guidance degradation).
+            steps: DDIM steps (50).
+            guidance: a prediction-guidance object or list (CFG or auto-guidance; ``[]`` = none).
+        """
+        pred_g, hooks = split_guidance(guidance)
+        if hooks:
+            raise ValueError("MotionDuetPipeline supports prediction guidance (CFG, auto-guidance) only")
+        b, dev = cond.shape[0], cond.device
+        if len(generators) != b:
+            raise ValueError(f"{len(generators)} generators for {b} samples")
+        shape = (self.model.latent_tokens, self.model.latent_dim)
+        x = torch.stack([torch.randn(shape, generator=g, device=g.device) for g in generators]).to(dev)
+        null = self.model.null_condition(b)
+        sched = self.scheduler
+        sched.set_timesteps(steps, device=dev)
+        n = len(sched.timesteps)
+        for i, t in enumerate(sched.timesteps):
+            tt = torch.full((b,), int(t), device=dev, dtype=torch.long)
+            passes = pred_g.num_passes(i, n) if pred_g is not None else 1
+            if passes == 2:
+                # per sample, on its generator's device (auto-guidance draws its degradation there)
+                cond2 = torch.cat([
+                    pred_g.second_condition(cond[j:j + 1].to(g.device), null[j:j + 1].to(g.device), g).to(dev)
+                    for j, g in enumerate(generators)])
+                eps = self.model.denoise(x.repeat(2, 1, 1), tt.repeat(2), torch.cat([cond, cond2])).prediction
+                eps = pred_g(*eps.chunk(2), i, n)  # (strong/conditional, weak/unconditional)
+            else:
+                eps = self.model.denoise(x, tt, cond).prediction
+            x = sched.step(eps, t, x, generator=generators[0]).prev_sample
+        return x
+
+    # ------------------------------------------------------------------ generation
+    def _frames(self, n: int, seconds, frames) -> list[int]:
+        if seconds is not None and frames is not None:
+            raise ValueError("give seconds or frames, not both")
+        if seconds is None and frames is None:
+            seconds = 4.0
+        values = seconds if seconds is not None else frames
+        values = list(values) if isinstance(values, (list, tuple, torch.Tensor)) else [values] * n
+        if len(values) != n:
+            raise ValueError(f"got {len(values)} lengths for {n} texts")
+        top = self.model.max_frames
+        out = []
+        for v in values:
+            f = float(v) * self.fps if seconds is not None else float(v)
+            if not math.isfinite(f) or not 4 <= round(f) <= top:
+                unit = "s" if seconds is not None else "frames"
+                raise ValueError(f"length {v} {unit} is out of range: need 4..{top} frames "
+                                 f"({4 / self.fps:g}..{top / self.fps:g} s)")
+            out.append(int(round(f)))
+        return out
+
+    @staticmethod
+    def _seeds(n: int, seed: int | None, generator: torch.Generator | None) -> list[int]:
+        if seed is not None and generator is not None:
+            raise ValueError("give seed or generator, not both")
+        if seed is not None:
+            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+                raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+            return [seed + i for i in range(n)]
+        if generator is not None:
+            return torch.randint(0, 2**31 - 1, (n,), generator=generator, device=generator.device).tolist()
+        return [secrets.randbelow(2**31 - 1) for _ in range(n)]
+
+    @torch.no_grad()
+    def generate_features(self, texts: list[str], lengths, video=None, seeds: list[int] | None = None,
+                          steps: int = 50, guidance=None, batch_size: int = 64
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw HumanML3D features ``(B, T, 263)`` (zero past each length) and ``lengths (B,)``.
+
+        ``lengths`` are feature frames per prompt; ``video`` as in :meth:`encode_video`; ``seeds`` one per
+        prompt (default ``0..B-1``); guidance ``None`` -> ``[ClassifierFreeGuidance(7.5)]`` (MLD).
+        This is the ``generate_fn`` shape of :func:`humo.metrics.protocol.evaluate`.
+        """
+        texts = check_texts(texts)
+        lengths = torch.as_tensor(lengths).long().reshape(-1).cpu()
+        if lengths.shape[0] != len(texts):
+            raise ValueError(f"{lengths.shape[0]} lengths for {len(texts)} texts")
+        if bool((lengths < 1).any()) or int(lengths.max()) > self.model.max_frames:
+            raise ValueError(f"lengths must be in [1, {self.model.max_frames}], got {lengths.tolist()}")
+        seeds = list(range(len(texts))) if seeds is None else list(seeds)
+        if guidance is None:
+            guidance = [ClassifierFreeGuidance(7.5)]
+        per_prompt = isinstance(video, (list, tuple))
+        if per_prompt and len(video) != len(texts):
+            raise ValueError(f"got {len(video)} videos for {len(texts)} prompts")
+        top = int(lengths.max())
+        out = torch.zeros(len(texts), top, self.model.feature_dim)
+        for s in range(0, len(texts), batch_size):
+            sl = slice(s, s + batch_size)
+            n = len(texts[sl])
+            v, present = self.encode_video(list(video[sl]) if per_prompt else video, n)
+            cond = self.model.condition(self.encode_text(texts[sl]), v, present).fused
+            gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds[sl]]
+            z = self.sample_latents(cond, gens, steps=steps, guidance=guidance)
+            feats = self.model.decode(z, lengths[sl].to(self.device))  # (n, max len in chunk, 263)
+            out[s:s + n, : feats.shape[1]] = feats.float().cpu()
+        return out, lengths
+
+    def generate(self, text: str | list[str], video=None, seconds=None, frames=None, seed: int | None = None,
+                 steps: int = 50, guidance=None, generator: torch.Generator | None = None,
+                 batch_size: int = 64):
+        """Generate motion(s) from text and optionally video.
+
+        Args:
+            text: a prompt or a list of prompts.
+            video: ``None`` (text-only mode), one video for all prompts or a list (entries may be None):
+                precomputed features ``(Lv, video_dim)``, joints ``(T, 22, 3)`` / a ``Motion`` (rendered and
+                encoded by the video encoder), or grayscale clips.
+            seconds / frames: length (a number or one per prompt), 4 s by default, at most ``max_frames``.
+            seed: sample ``i`` uses ``seed + i``; or ``generator`` draws the seeds; default random.
+            steps: DDIM steps (50).
+            guidance: ``None`` -> ``[ClassifierFreeGuidance(7.5)]``; e.g.
+                ``[AutoGuidance(mode="dropout", strength=0.05, scale=1.25)]``; ``[]`` -> no guidance.
+
+        Returns:
+            a :class:`humo.motion.Motion` for a string prompt, a list for a list of prompts.
+        """
+        from humo.motion import Motion
+        from humo.representations.humanml3d import features_to_joints
+
+        texts = check_texts(text)
+        lengths = self._frames(len(texts), seconds, frames)
+        seeds = self._seeds(len(texts), seed, generator)
+        if guidance is None:
+            guidance = [ClassifierFreeGuidance(7.5)]
+        feats, _ = self.generate_features(texts, lengths, video=video, seeds=seeds, steps=steps,
+                                          guidance=guidance, batch_size=batch_size)
+        pred_g, _ = split_guidance(guidance)
+        videos = list(video) if isinstance(video, (list, tuple)) else [video] * len(texts)
+        motions = []
+        for i, (t, n, sd) in enumerate(zip(texts, lengths, seeds, strict=True)):
+            meta = {"model": "motionduet", "steps": steps, "video": videos[i] is not None,
+                    "guidance": [] if pred_g is None else [repr(pred_g)]}
+            motions.append(Motion(features_to_joints(feats[i, :n]), fps=self.fps, text=t, seed=sd, meta=meta))
+        return motions[0] if isinstance(text, str) else motions
+
+    # ------------------------------------------------------------------ save / load
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write ``model/`` (config.json + model.safetensors) and ``pipeline.json``."""
+        from humo import __version__
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder / "model")
+        meta = {"pipeline": "MotionDuetPipeline", "humo_version": __version__, "fps": self.fps,
+                "scheduler": self.scheduler.config()}
+        (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, text_encoder=None, video_encoder=None,
+                        map_location: str = "cpu") -> MotionDuetPipeline:
+        """Load a folder written by :meth:`save_pretrained`, or a bare ``MotionDuet`` folder."""
+        from humo.schedulers.ddpm import DDPMScheduler
+
+        folder = Path(folder)
+        meta_path = folder / "pipeline.json"
+        if not meta_path.is_file():
+            if (folder / "config.json").is_file():  # a bare model folder (e.g. a run's final/)
+                model = MotionDuet.from_pretrained(folder, map_location=map_location)
+                return cls(model, text_encoder=text_encoder, video_encoder=video_encoder)
+            raise FileNotFoundError(f"{folder} holds neither pipeline.json nor a MotionDuet config.json")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"corrupt {meta_path}: {e}") from e
+        model = MotionDuet.from_pretrained(folder / "model", map_location=map_location)
+        scheduler = DDPMScheduler(**meta["scheduler"]) if "scheduler" in meta else None
+        return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler,
+                   fps=float(meta.get("fps", FPS)))

@@ -1,0 +1,396 @@
+"""Train MotionDuet in MLD's two stages: the motion VAE, then the latent denoiser (VAE frozen).
+
+Data: whole corpus segments (``TextMotionDataset(..., random_crop=False)``: at most ``max_len`` joint
+frames, lengths a multiple of 4), their raw 263-d features and all their captions. Computed **once** and
+cached in ``cache_dir`` (default ``out_dir/cache``; reused when the captions / clips and encoder match):
+
+* sentence embeddings of every unique caption (frozen text encoder, default MiniLM);
+* with ``use_video``: rendered stick-figure videos of every segment encoded by the frozen video encoder
+  (``"stick"`` = :class:`humo.models.motionduet.video.StickVideoEncoder`, or a VideoMAE folder).
+
+Batches are epoch-wise shuffled and drawn as a pure function of ``(seed, step)``; each step draws one
+caption per segment and the model's randomness (condition dropout, timesteps, noise) from a generator
+seeded by ``(seed, step)``, so a resumed CPU run repeats an uninterrupted one.
+
+Run folder (:mod:`humo.training.common` layout per stage)::
+
+    out_dir/vae/{checkpoint,final,log.jsonl}        stage "vae"  (final: EMA, latent stats fitted)
+    out_dir/denoiser/{checkpoint,log.jsonl}         stage "denoiser" (VAE from vae_from or out_dir/vae/final)
+    out_dir/final/                                  the full model (EMA) -> MotionDuetPipeline.from_pretrained
+    out_dir/metrics.json                            per-stage steps, seconds, validation losses
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from humo.models.motionduet.model import PRESETS, MotionDuet
+from humo.training.autoencoder import lr_at
+from humo.training.common import (
+    EMA,
+    load_checkpoint,
+    pick_device,
+    save_checkpoint,
+    save_final,
+    seed_everything,
+)
+
+STAGES = ("vae", "denoiser", "both")
+
+
+@dataclass
+class MotionDuetTrainResult:
+    """What :func:`train_motionduet` returns."""
+
+    final_dir: Path
+    steps: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class PairCache:
+    """A split in memory: raw ``features`` per segment ``(n_i, 263)``, ``lengths (N,)`` (feature rows),
+    ``captions`` (indices into ``texts`` per segment), ``text_emb (N_texts, D_text)``, optional
+    ``video (N, Lv, D_video)``, ``joints`` per segment and ``ids``."""
+
+    features: list[torch.Tensor]
+    lengths: torch.Tensor
+    captions: list[list[int]]
+    texts: list[str]
+    text_emb: torch.Tensor
+    video: torch.Tensor | None
+    joints: list[torch.Tensor]
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def batch(self, indices: list[int], generator: torch.Generator) -> dict:
+        """Padded ``features (B, T, 263)``, ``lengths (B,)``, ``text_emb (B, D)`` (one caption drawn per
+        segment), ``texts`` and ``video (B, Lv, Dv)`` or None."""
+        lengths = self.lengths[indices]
+        feats = torch.zeros(len(indices), int(lengths.max()), self.features[0].shape[-1])
+        for row, i in enumerate(indices):
+            feats[row, : self.features[i].shape[0]] = self.features[i]
+        pick = [c[int(torch.randint(len(c), (1,), generator=generator))]
+                for c in (self.captions[i] for i in indices)]  # one caption index per segment
+        return {"features": feats, "lengths": lengths, "text_emb": self.text_emb[pick],
+                "texts": [self.texts[p] for p in pick],
+                "video": None if self.video is None else self.video[indices]}
+
+
+def _load_or_compute(path: Path, key: dict, compute) -> torch.Tensor:
+    from safetensors.torch import load_file, save_file
+
+    tag = json.dumps(key, sort_keys=True)
+    if path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            if (f.metadata() or {}).get("key") == tag:
+                return load_file(str(path))["value"]
+    value = compute().float().contiguous().cpu()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"value": value}, str(tmp), metadata={"key": tag})
+    tmp.replace(path)
+    return value
+
+
+def build_cache(corpus_dir: str | Path, split: str, text_encoder, video_encoder=None,
+                cache_dir: str | Path | None = None, min_len: int = 40, max_len: int = 196,
+                max_items: int | None = None, batch: int = 64) -> PairCache:
+    """Load a split once and embed its captions (and rendered videos); see the module docstring."""
+    from humo.data.datasets import TextMotionDataset
+
+    ds = TextMotionDataset(corpus_dir, split, min_len=min_len, max_len=max_len, random_crop=False)
+    n = len(ds) if max_items is None else min(len(ds), max_items)
+    items = [ds[i] for i in range(n)]
+    texts = sorted({t for it in items for t in it["texts"]})
+    index = {t: i for i, t in enumerate(texts)}
+    cache = Path(cache_dir) if cache_dir is not None else None
+    text_name = str(getattr(text_encoder, "name", type(text_encoder).__name__))
+
+    def embed_texts() -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([torch.as_tensor(text_encoder.encode(texts[i:i + 256])).float().cpu()
+                              for i in range(0, len(texts), 256)])
+
+    key = {"texts": texts, "encoder": text_name}
+    text_emb = (embed_texts() if cache is None
+                else _load_or_compute(cache / f"text-{split}.safetensors", key, embed_texts))
+    joints = [it["joints"] for it in items]
+    video = None
+    if video_encoder is not None:
+        def embed_videos() -> torch.Tensor:
+            out = []
+            for s in range(0, n, batch):
+                chunk = joints[s:s + batch]
+                lens = torch.tensor([j.shape[0] for j in chunk])
+                padded = torch.zeros(len(chunk), int(lens.max()), 22, 3)
+                for r, j in enumerate(chunk):
+                    padded[r, : j.shape[0]] = j
+                out.append(video_encoder.encode_motion(padded, lens).float().cpu())
+            return torch.cat(out)
+
+        vkey = {"ids": [it["id"] for it in items], "lengths": [it["length"] for it in items],
+                "encoder": str(getattr(video_encoder, "source", None) or type(video_encoder).__name__),
+                "dim": int(video_encoder.dim)}
+        video = (embed_videos() if cache is None
+                 else _load_or_compute(cache / f"video-{split}.safetensors", vkey, embed_videos))
+    feats = [it["features"].float() for it in items]
+    captions = [[index[t] for t in it["texts"]] for it in items]
+    lengths = torch.tensor([f.shape[0] for f in feats])
+    return PairCache(feats, lengths, captions, texts, text_emb, video, joints, [it["id"] for it in items])
+
+
+def _batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
+    """Epoch-wise shuffled batches (drop_last); a pure function of ``step`` (exact resume)."""
+    per_epoch = max(1, n // batch_size)
+    epoch, b = divmod(step, per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return order[b * batch_size:(b + 1) * batch_size].tolist()
+
+
+def _step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 7_919 + step * 104_729 + salt) % 2**63)
+
+
+@torch.no_grad()
+def fit_latent_stats(model: MotionDuet, data: PairCache, batch: int = 64) -> None:
+    """Set ``model``'s latent statistics from the posterior means of every segment of ``data``."""
+    dev = model.device
+    means = []
+    for s in range(0, len(data), batch):
+        b = data.batch(list(range(s, min(s + batch, len(data)))), torch.Generator().manual_seed(0))
+        posterior = model.encode(b["features"].to(dev), b["lengths"].to(dev))
+        means.append(posterior.mean.reshape(-1, model.latent_dim))  # (B * L, C)
+    z = torch.cat(means)
+    std = z.std(0, unbiased=False) if z.shape[0] > 1 else torch.ones(model.latent_dim)
+    model.set_latent_stats(z.mean(0), std)
+
+
+@torch.no_grad()
+def validate(model: MotionDuet, data: PairCache, stage: str, dash_lambda: float = 0.0, batch: int = 64
+             ) -> dict:
+    """Validation losses (eval mode, fixed draws).
+
+    ``stage="vae"``: ``recon``, ``kl`` and ``mpjpe_mm`` (joints of the posterior-mean reconstruction);
+    otherwise ``diffusion`` and ``dash``.
+    """
+    from humo.representations.humanml3d import features_to_joints
+
+    was, dev = model.training, model.device
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for s in range(0, len(data), batch):
+        idx = list(range(s, min(s + batch, len(data))))
+        b = data.batch(idx, torch.Generator().manual_seed(s))
+        f, n = b["features"].to(dev), b["lengths"].to(dev)
+        if stage == "vae":
+            out = model.vae_loss(f, n, generator=torch.Generator().manual_seed(s))
+            rec = model.decode(model.normalize_latents(model.encode(f, n).mean), n)
+            err = (features_to_joints(rec) - features_to_joints(f)).norm(dim=-1).mean(-1)  # (B, T)
+            mask = torch.arange(f.shape[1], device=dev) < n[:, None]
+            vals = {"recon": out.recon.item(), "kl": out.kl.item(),
+                    "mpjpe_mm": 1000 * ((err * mask).sum(1) / n).mean().item()}
+        else:
+            video = None if b["video"] is None else b["video"].to(dev)
+            out = model(f, n, b["text_emb"].to(dev), video, dash_lambda=dash_lambda,
+                        generator=_step_generator(0, s, 1))
+            vals = {"diffusion": out.diffusion.item(), "dash": out.dash.item()}
+        for k, v in vals.items():
+            sums[k] = sums.get(k, 0.0) + v * len(idx)
+        count += len(idx)
+    model.train(was)
+    return {k: v / count for k, v in sums.items()}
+
+
+def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, val: PairCache | None, *,
+               steps: int, batch_size: int, lr: float, ema_decay: float, seed: int, resume: bool,
+               dash_lambda: float, checkpoint_every: int, log_every: int, progress: bool,
+               history: list[dict]) -> tuple[MotionDuet, dict]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    dev = model.device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    ema = EMA(model, decay=ema_decay)
+    start = load_checkpoint(run_dir, model, optimizer, ema, map_location=dev)[0] if resume else 0
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bs = min(batch_size, len(data))
+    warmup = max(1, steps // 20)
+
+    def log(entry: dict) -> None:
+        history.append({"stage": stage, **entry})
+        with (run_dir / "log.jsonl").open("a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+    bar = Progress(TextColumn(f"[bold]MotionDuet {stage}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress)
+    t0, run_loss, run_n = time.perf_counter(), 0.0, 0
+    model.train()
+    with bar:
+        task = bar.add_task(stage, total=steps, completed=start, info="")
+        for step in range(start, steps):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, steps, lr, warmup)
+            b = data.batch(_batch_indices(step, len(data), bs, seed), _step_generator(seed, step, 2))
+            f, n, gen = b["features"].to(dev), b["lengths"].to(dev), _step_generator(seed, step)
+            if stage == "vae":
+                loss = model.vae_loss(f, n, generator=gen).loss
+            else:
+                video = None if b["video"] is None else b["video"].to(dev)
+                loss = model(f, n, b["text_emb"].to(dev), video, dash_lambda=dash_lambda, generator=gen).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            ema.decay = min(ema_decay, (1 + step) / (10 + step))
+            ema.update(model)
+            run_loss, run_n, done = run_loss + loss.item(), run_n + 1, step + 1
+            if done % log_every == 0 or done == steps:
+                log({"step": done, "loss": run_loss / run_n, "lr": optimizer.param_groups[0]["lr"],
+                     "seconds": time.perf_counter() - t0})
+                bar.update(task, info=f"loss {run_loss / run_n:.4f}")
+                run_loss, run_n = 0.0, 0
+            if done % checkpoint_every == 0 or done == steps:
+                save_checkpoint(run_dir, model, optimizer, done, ema)
+            bar.update(task, completed=done)
+    info = {"steps": steps, "resumed_from": start, "seconds": time.perf_counter() - t0, "batch_size": bs,
+            "trainable_parameters": sum(p.numel() for p in params)}
+    if stage == "vae":
+        fit_latent_stats(ema.model, data)
+    if val is not None:
+        info["val"] = validate(ema.model, val, "vae" if stage == "vae" else "denoiser", dash_lambda)
+    return ema.model, info
+
+
+def _load_vae(model: MotionDuet, folder: Path) -> None:
+    """Copy the VAE, feature and latent statistics of a saved MotionDuet folder into ``model``."""
+    from safetensors.torch import load_file
+
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: train the VAE first (stage vae or both) or pass "
+                                "vae_from")
+    state = load_file(str(path))
+    keys = [k for k in model.state_dict() if k.startswith("vae.") or k in
+            ("feat_mean", "feat_std", "latent_mean", "latent_std")]
+    missing = [k for k in keys if k not in state]
+    bad = [k for k in keys if k in state and state[k].shape != model.state_dict()[k].shape]
+    if missing or bad:
+        raise ValueError(f"{folder} does not hold a matching VAE (missing {missing[:5]}, shape mismatch "
+                         f"{bad[:5]}); use the same preset / VAE sizes")
+    model.load_state_dict({k: state[k] for k in keys}, strict=False)
+
+
+def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = "small",
+                     stage: str = "both", steps: int = 2000, batch_size: int = 64, lr: float = 1e-4,
+                     device: str = "auto", seed: int = 0, resume: bool = True, use_video: bool = True,
+                     dash_lambda: float = 0.1, ema_decay: float = 0.999, *, vae_steps: int | None = None,
+                     vae_from: str | Path | None = None,
+                     text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
+                     cache_dir: str | Path | None = None, max_items: int | None = None,
+                     checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
+                     threads: int | None = None) -> MotionDuetTrainResult:
+    """Train a MotionDuet preset on a HumanML3D-layout corpus (see the module docstring).
+
+    Args:
+        corpus_dir / out_dir: corpus folder and run folder.
+        preset: a key of :data:`humo.models.motionduet.PRESETS`; ``model_kwargs`` override it.
+        stage: ``"vae"``, ``"denoiser"`` (needs ``vae_from`` or ``out_dir/vae/final``) or ``"both"``.
+        steps: denoiser steps (and VAE steps unless ``vae_steps``); batch_size, lr: AdamW (warmup, cosine).
+        device, seed, resume, ema_decay: as for every humo trainer.
+        use_video: condition on rendered-video features (``video_encoder``: a preset name of
+            :data:`humo.models.motionduet.video.VIDEO_ENCODERS`, a VideoMAE folder, or an encoder object).
+        dash_lambda: weight of the DASH loss (0 = off; only with video).
+        text_encoder: frozen encoder with ``.encode(list[str])``; default ``TextEncoder("minilm")``.
+        cache_dir: where caption / video embeddings are cached (default ``out_dir/cache``).
+        max_items: use at most this many segments per split (quick runs).
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown MotionDuet preset {preset!r}; choose one of {sorted(PRESETS)}")
+    for name, v in (("steps", steps), ("batch_size", batch_size), ("checkpoint_every", checkpoint_every),
+                    ("log_every", log_every), ("vae_steps", vae_steps or 1)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    if dash_lambda < 0:
+        raise ValueError(f"dash_lambda must be >= 0, got {dash_lambda}")
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    if not corpus_dir.is_dir():
+        raise FileNotFoundError(f"corpus folder {corpus_dir} not found")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dev = pick_device(device)
+    from humo.data.stats import load_normalizer
+    from humo.models.motionduet.video import load_video_encoder
+
+    normalizer = load_normalizer(corpus_dir)
+    if text_encoder is None:
+        from humo.models.text_encoder import TextEncoder
+
+        text_encoder = TextEncoder("minilm")
+    venc = None
+    if use_video:
+        venc = load_video_encoder(video_encoder) if isinstance(video_encoder, (str, Path)) else video_encoder
+        venc = venc.to(dev) if isinstance(venc, torch.nn.Module) else venc
+    cache_dir = out_dir / "cache" if cache_dir is None else Path(cache_dir)
+    train = build_cache(corpus_dir, "train", text_encoder, venc, cache_dir, max_items=max_items)
+    val = (build_cache(corpus_dir, "val", text_encoder, venc, cache_dir, max_items=max_items)
+           if (corpus_dir / "val.txt").is_file() and (corpus_dir / "val.txt").read_text().strip() else None)
+
+    seed_everything(seed)
+    kwargs = {**(model_kwargs or {}), "text_dim": int(train.text_emb.shape[-1]),
+              "text_encoder": str(getattr(text_encoder, "name", "minilm")),
+              "video_dim": int(venc.dim) if venc is not None else 0}
+    if venc is not None:
+        kwargs["video_encoder"] = str(getattr(venc, "source", None) or "custom")
+    model = MotionDuet.from_preset(preset, **kwargs)
+    model.set_normalization(normalizer.mean, normalizer.std)
+    model.to(dev)
+    history: list[dict] = []
+    metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda, "device": str(dev),
+                     "train_segments": len(train), "video_encoder": kwargs.get("video_encoder")}
+    common = dict(batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, resume=resume,
+                  dash_lambda=dash_lambda, checkpoint_every=checkpoint_every, log_every=log_every,
+                  progress=progress, history=history)
+    t0 = time.perf_counter()
+    if stage in ("vae", "both"):
+        model.denoiser.requires_grad_(False)
+        model.duet.requires_grad_(False)
+        model.null_text.requires_grad_(False)
+        if model.dash_head is not None:
+            model.dash_head.requires_grad_(False)
+        vae_model, metrics["vae"] = _run_stage("vae", model, out_dir / "vae", train, val,
+                                               steps=vae_steps or steps, **common)
+        final = save_final(out_dir / "vae", vae_model)
+        model.load_state_dict(vae_model.state_dict())
+        if stage == "vae":
+            metrics["seconds"] = time.perf_counter() - t0
+            (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            return MotionDuetTrainResult(final, {"vae": vae_steps or steps}, metrics["seconds"], metrics,
+                                         history)
+    else:
+        _load_vae(model, Path(vae_from) if vae_from is not None else out_dir / "vae" / "final")
+    model.requires_grad_(True)
+    model.vae.requires_grad_(False)
+    final_model, metrics["denoiser"] = _run_stage("denoiser", model, out_dir / "denoiser", train, val,
+                                                  steps=steps, **common)
+    final = save_final(out_dir, final_model)
+    metrics["seconds"] = time.perf_counter() - t0
+    metrics["parameters"] = sum(p.numel() for p in final_model.parameters())
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    done = {"denoiser": steps, **({"vae": vae_steps or steps} if stage == "both" else {})}
+    return MotionDuetTrainResult(final, done, metrics["seconds"], metrics, history)

@@ -1,0 +1,224 @@
+"""MotionDuetPipeline: guidance passes, seeding, text-only vs text+video, save/load, errors, the CLI, and a
+tiny end-to-end run (synthetic corpus -> train both stages -> resume -> reload -> generate)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from humo.guidance import AutoGuidance, ClassifierFreeGuidance, RecognizerGuidance
+from humo.models.motionduet import MotionDuet, load_video_encoder
+from humo.motion import Motion
+from humo.pipelines.motionduet import MotionDuetPipeline
+from humo.representations.humanml3d import joints_to_features
+from tests.helpers import synthetic_joints
+
+TEXT_DIM = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run far faster on one thread (no OpenMP spin on a shared CPU); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class FakeTextEncoder:
+    """Deterministic stand-in for MiniLM: a seeded Gaussian vector per caption."""
+
+    name, dim = "fake", TEXT_DIM
+
+    def encode(self, texts, batch_size: int = 256):
+        texts = [texts] if isinstance(texts, str) else texts
+        seeds = [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in texts]
+        return torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+
+
+def make_pipeline(video: bool = True) -> MotionDuetPipeline:
+    torch.manual_seed(0)
+    enc = load_video_encoder("stick-tiny") if video else None
+    model = MotionDuet.from_preset("tiny", text_dim=TEXT_DIM, video_dim=enc.dim if video else 0,
+                                   video_encoder="stick-tiny", max_frames=64)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # off the zero init so outputs depend on the condition (as after training)
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g))
+    return MotionDuetPipeline(model, text_encoder=FakeTextEncoder(), video_encoder=enc)
+
+
+@pytest.fixture(scope="module")
+def pipe() -> MotionDuetPipeline:
+    return make_pipeline()
+
+
+class CountingDenoiser(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.batches = inner, []
+
+    def forward(self, x, t, cond):
+        self.batches.append(x.shape[0])
+        return self.inner(x, t, cond)
+
+
+def test_guidance_decides_the_number_of_passes(pipe):
+    counting = CountingDenoiser(pipe.model.denoiser)
+    pipe.model.denoiser = counting
+    try:
+        cases = (([ClassifierFreeGuidance(7.5)], 4), ([ClassifierFreeGuidance(1.0)], 2), ([], 2),
+                 ([AutoGuidance(mode="dropout", strength=0.05, scale=1.25)], 4),
+                 ([ClassifierFreeGuidance(7.5, stop=0.5)], None))
+        for guidance, batch in cases:
+            counting.batches.clear()
+            pipe.generate(["a", "b"], frames=16, seed=0, steps=6, guidance=guidance)
+            assert len(counting.batches) == 6
+            if batch is not None:
+                assert set(counting.batches) == {batch}
+            else:  # window: guided (2 passes) for the first half only
+                assert counting.batches == [4, 4, 4, 2, 2, 2]
+    finally:
+        pipe.model.denoiser = counting.inner
+
+
+def test_seeds_are_per_sample_and_guidance_changes_the_result(pipe):
+    both = pipe.generate(["a person waves", "a person jumps"], frames=20, seed=3, steps=5)
+    alone = pipe.generate("a person jumps", frames=20, seed=4, steps=5)
+    assert isinstance(alone, Motion) and len(alone) == 20 and alone.seed == 4
+    assert alone.text == "a person jumps" and torch.allclose(both[1].joints, alone.joints, atol=1e-4)
+    f_both, _ = pipe.generate_features(["a person waves", "a person jumps"], [20, 20], seeds=[3, 4], steps=5)
+    f_alone, lengths = pipe.generate_features(["a person jumps"], [20], seeds=[4], steps=5)
+    assert torch.allclose(f_both[1], f_alone[0], atol=1e-5) and lengths.tolist() == [20]
+    other_seed = pipe.generate("a person waves", frames=20, seed=5, steps=5)
+    assert not torch.allclose(both[0].joints, other_seed.joints)
+    kw = dict(frames=20, seed=3, steps=5)
+    cfg = pipe.generate("a person waves", guidance=[ClassifierFreeGuidance(7.5)], **kw)
+    for g in (AutoGuidance(mode="dropout", strength=0.05, scale=1.25),
+              AutoGuidance(mode="noise", strength=0.1)):
+        other = pipe.generate("a person waves", guidance=[g], **kw)
+        assert torch.isfinite(other.joints).all() and not torch.allclose(other.joints, cfg.joints)
+        assert torch.equal(other.joints, pipe.generate("a person waves", guidance=[g], **kw).joints)
+    assert cfg.meta["model"] == "motionduet" and "ClassifierFreeGuidance" in cfg.meta["guidance"][0]
+
+
+def test_text_only_and_text_plus_video(pipe):
+    walk = synthetic_joints(40, seed=2).float()
+    kw = dict(frames=24, seed=1, steps=5)
+    text_only = pipe.generate("a person walks", **kw)
+    with_motion = pipe.generate("a person walks", video=Motion(walk), **kw)
+    with_joints = pipe.generate("a person walks", video=walk, **kw)
+    feats = pipe.video_encoder.encode_motion(walk.unsqueeze(0))[0]  # precomputed (Lv, D)
+    with_feats = pipe.generate("a person walks", video=feats, **kw)
+    assert with_motion.meta["video"] and not text_only.meta["video"]
+    assert torch.equal(with_motion.joints, with_joints.joints)
+    assert torch.allclose(with_feats.joints, with_joints.joints, atol=1e-5)
+    assert not torch.allclose(text_only.joints, with_motion.joints)
+    mixed = pipe.generate(["a person walks", "a person walks"], video=[None, feats], **{**kw, "seed": None},
+                          generator=torch.Generator().manual_seed(0))
+    again = pipe.generate(["a person walks", "a person walks"], video=[None, feats], frames=24, steps=5,
+                          generator=torch.Generator().manual_seed(0))
+    assert torch.equal(mixed[0].joints, again[0].joints)
+    assert mixed[1].meta["video"] and not mixed[0].meta["video"]
+
+
+def test_save_load_round_trip(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "p")
+    loaded = MotionDuetPipeline.from_pretrained(tmp_path / "p", text_encoder=FakeTextEncoder())
+    assert loaded.scheduler.config() == pipe.scheduler.config()
+    assert loaded.video_encoder.source == "stick-tiny"  # rebuilt from the model config, identical weights
+    kw = dict(frames=16, seed=2, steps=4, video=synthetic_joints(30).float())
+    assert torch.equal(pipe.generate("x", **kw).joints, loaded.generate("x", **kw).joints)
+    bare = MotionDuetPipeline.from_pretrained(tmp_path / "p" / "model", text_encoder=FakeTextEncoder())
+    assert torch.equal(bare.generate("x", **kw).joints, loaded.generate("x", **kw).joints)
+    with pytest.raises(FileNotFoundError, match="neither"):
+        MotionDuetPipeline.from_pretrained(tmp_path)
+
+
+def test_user_errors(pipe):
+    with pytest.raises(ValueError, match="seconds or frames"):
+        pipe.generate("a", seconds=1.0, frames=20)
+    with pytest.raises(ValueError, match="out of range"):
+        pipe.generate("a", frames=65)
+    with pytest.raises(ValueError, match="videos for"):
+        pipe.generate(["a", "b"], video=[None], frames=8)
+    with pytest.raises(ValueError, match="prediction guidance"):
+        pipe.generate("a", frames=8, steps=2, guidance=[RecognizerGuidance(type("R", (), {"score": None})())])
+    with pytest.raises(ValueError, match="video_dim=0"):
+        make_pipeline(video=False).generate("a", frames=8, video=torch.zeros(4, 16))
+    with pytest.raises(ValueError, match="expects"):
+        MotionDuetPipeline(pipe.model, video_encoder=load_video_encoder("stick"))
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+def write_corpus(root, clips: int = 10) -> None:
+    """A tiny HumanML3D-layout corpus of synthetic walks (2 captions each), split 6/2/2, with Mean/Std."""
+    for sub in ("new_joints", "new_joint_vecs", "texts"):
+        (root / sub).mkdir(parents=True)
+    ids = [f"{i:03d}" for i in range(clips)]
+    feats = []
+    for i, cid in enumerate(ids):
+        joints = synthetic_joints(frames=44 + 4 * i, seed=i, speed=0.5 + 0.2 * i).float()
+        f = joints_to_features(joints).numpy()
+        np.save(root / "new_joints" / f"{cid}.npy", joints.numpy())
+        np.save(root / "new_joint_vecs" / f"{cid}.npy", f)
+        feats.append(f)
+        lines = [f"a person walks at pace {i % 3}#a/DET#0.0#0.0", "someone moves forward#x/X#0.0#0.0"]
+        (root / "texts" / f"{cid}.txt").write_text("\n".join(lines) + "\n")
+    for split, part in (("train", ids[:6]), ("val", ids[6:8]), ("test", ids[8:])):
+        (root / f"{split}.txt").write_text("\n".join(part) + "\n")
+    stacked = np.concatenate(feats)
+    np.save(root / "Mean.npy", stacked.mean(0).astype(np.float32))
+    np.save(root / "Std.npy", (stacked.std(0) + 1e-2).astype(np.float32))
+
+
+def test_end_to_end_train_resume_reload_generate(tmp_path):
+    from humo.training.motionduet import train_motionduet
+
+    write_corpus(tmp_path / "corpus")
+    kw = dict(preset="tiny", batch_size=4, device="cpu", seed=0, text_encoder=FakeTextEncoder(),
+              video_encoder="stick-tiny", progress=False, log_every=2, checkpoint_every=2)
+    r = train_motionduet(tmp_path / "corpus", tmp_path / "run", stage="both", steps=4, vae_steps=3,
+                         dash_lambda=0.1, **kw)
+    assert r.final_dir == tmp_path / "run" / "final" and r.steps == {"vae": 3, "denoiser": 4}
+    assert r.metrics["train_segments"] == 6 and np.isfinite(r.metrics["vae"]["val"]["mpjpe_mm"])
+    assert np.isfinite(r.metrics["denoiser"]["val"]["diffusion"])
+    assert all(np.isfinite(h["loss"]) for h in r.history)
+    assert (tmp_path / "run" / "cache" / "video-train.safetensors").is_file()
+    r2 = train_motionduet(tmp_path / "corpus", tmp_path / "run", stage="denoiser", steps=6, dash_lambda=0.1,
+                          **kw)
+    assert r2.metrics["denoiser"]["resumed_from"] == 4
+    pipe = MotionDuetPipeline.from_pretrained(r2.final_dir, text_encoder=FakeTextEncoder())
+    assert pipe.model.video_encoder_name == "stick-tiny"
+    assert not torch.equal(pipe.model.latent_std, torch.ones(32))  # fitted after the VAE stage
+    walk = synthetic_joints(48, seed=9).float()
+    for video in (None, walk):
+        a = pipe.generate("a person walks at pace 1", video=video, seconds=2.0, seed=7, steps=8)
+        b = pipe.generate("a person walks at pace 1", video=video, seconds=2.0, seed=7, steps=8)
+        assert torch.equal(a.joints, b.joints) and len(a) == 40 and torch.isfinite(a.joints).all()
+    # a text-only model reusing the trained VAE (the ablation's path)
+    r3 = train_motionduet(tmp_path / "corpus", tmp_path / "text_only", stage="denoiser", steps=2,
+                          use_video=False, dash_lambda=0.0, vae_from=tmp_path / "run" / "vae" / "final", **kw)
+    text_only = MotionDuetPipeline.from_pretrained(r3.final_dir, text_encoder=FakeTextEncoder())
+    assert text_only.model.video_dim == 0
+    assert len(text_only.generate("a person walks", frames=12, steps=3)) == 12
+    with pytest.raises(FileNotFoundError, match="train the VAE first"):
+        train_motionduet(tmp_path / "corpus", tmp_path / "nowhere", stage="denoiser", steps=1, **kw)
+    with pytest.raises(ValueError, match="unknown stage"):
+        train_motionduet(tmp_path / "corpus", tmp_path / "x", stage="all", steps=1, **kw)
+
+
+def test_cli_registers_and_reports_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    import humo.cli.motionduet  # noqa: F401 - registers `humo train motionduet`
+    from humo.cli.app import get_app
+
+    runner = CliRunner()
+    out = runner.invoke(get_app(), ["train", "motionduet", "--help"])
+    assert out.exit_code == 0 and "--dash-lambda" in out.output and "--no-video" in out.output
+    out = runner.invoke(get_app(), ["train", "motionduet", str(tmp_path / "missing"), str(tmp_path / "run")])
+    assert isinstance(out.exception, FileNotFoundError) and "corpus folder" in str(out.exception)
