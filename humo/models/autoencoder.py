@@ -236,7 +236,7 @@ class MotionAutoencoder(HubModel):
 
     # ---- input checks and normalisation -------------------------------------------------------------
     def _check_joints(self, joints, name: str = "joints") -> torch.Tensor:
-        joints = check_tensor(joints, name, min_dim=4, trailing=(NUM_JOINTS, 3))
+        joints = check_tensor(joints, name, trailing=(NUM_JOINTS, 3))
         if joints.ndim != 4:
             raise ValueError(f"{name} must have shape (B, T, 22, 3), got {tuple(joints.shape)}")
         t = joints.shape[1]

@@ -42,9 +42,12 @@ from humo.training.common import (
 
 @dataclass
 class TrainResult:
-    """What :func:`train_autoencoder` returns (rank 0; other ranks get ``metrics`` empty)."""
+    """What :func:`train_autoencoder` returns (rank 0; other ranks get ``metrics`` empty).
 
-    final_dir: Path
+    ``final_dir`` is None when the call stopped early at ``stop_at`` (only a checkpoint was written).
+    """
+
+    final_dir: Path | None
     steps: int
     seconds: float
     metrics: dict = field(default_factory=dict)
@@ -78,22 +81,30 @@ def load_clips(corpus_dir: str | Path, split: str) -> tuple[list[str], list[np.n
 
 
 class WindowSampler:
-    """Uniform random windows ``(B, window, 22, 3)`` over the clips at least ``window`` frames long."""
+    """Random training windows ``(B, window, 22, 3)`` from :class:`humo.data.datasets.TextMotionDataset`.
 
-    def __init__(self, clips: list[np.ndarray], window: int):
-        kept = [c for c in clips if len(c) >= window]
-        if not kept:
-            longest = max((len(c) for c in clips), default=0)
-            raise ValueError(f"no clip has {window} frames (longest: {longest}); lower --window")
-        self.window, self.num_clips = window, len(kept)
-        self.frames = torch.from_numpy(np.concatenate(kept))  # (N_frames, 22, 3)
-        offsets = np.cumsum([0] + [len(c) for c in kept[:-1]])
-        self.starts = torch.from_numpy(np.concatenate(
-            [o + np.arange(len(c) - window + 1) for o, c in zip(offsets, kept, strict=True)]))
+    A clip is picked uniformly (as the downstream loaders and T2M-GPT's VQ loader do), then the dataset
+    crops a uniformly placed window, re-canonicalises it (floor, origin, facing +Z at its first frame)
+    and, with ``mirror``, mirrors it with probability 1/2, so the autoencoder sees what the downstream
+    models are trained on. Clips shorter than the window are skipped (``skipped``).
+    """
+
+    def __init__(self, corpus_dir: str | Path, split: str, window: int, mirror: bool = True):
+        from humo.data.datasets import TextMotionDataset
+
+        try:
+            self.dataset = TextMotionDataset(corpus_dir, split, min_len=window, max_len=window, mirror=mirror,
+                                             random_crop=True)
+        except ValueError as e:
+            if "has no clip of at least" not in str(e):
+                raise
+            raise ValueError(f"no {split} clip has {window} frames; lower --window") from None
+        self.window, self.num_clips, self.skipped = window, len(self.dataset), self.dataset.dropped
 
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-        pick = self.starts[torch.randint(len(self.starts), (batch_size,), generator=generator)]
-        return self.frames[pick[:, None] + torch.arange(self.window)]  # (B, window, 22, 3)
+        self.dataset.generator = generator  # crops and mirroring draw from it too
+        pick = torch.randint(self.num_clips, (batch_size,), generator=generator)
+        return torch.stack([self.dataset[int(i)]["joints"] for i in pick])  # (B, window, 22, 3)
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -113,7 +124,7 @@ def evaluate_autoencoder(model: MotionAutoencoder, corpus_dir: str | Path, split
     ``local_mpjpe_mm`` (root-aligned per frame), ``root_mm`` (root trajectory error),
     ``num_clips`` and ``num_frames``. Runs on the model's device; restores its train/eval mode.
     """
-    ids, clips = load_clips(corpus_dir, split)
+    _, clips = load_clips(corpus_dir, split)
     if max_clips is not None:
         clips = clips[:max_clips]
     device = model.stream_mean.device
@@ -154,7 +165,8 @@ def _setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
 
 
 def _window_generator(seed: int, rank: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + rank * 7_919 + step) % 2**63)
+    # ranks 2**40 apart: no two (rank, step) pairs of a run share a stream
+    return torch.Generator().manual_seed((seed * 1_000_003 + rank * 2**40 + step) % 2**63)
 
 
 def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str = "small", steps: int = 2000,
@@ -162,7 +174,8 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                       seed: int = 0, resume: bool = True, ema_decay: float = 0.999, warmup: int | None = None,
                       weight_decay: float = 0.0, val_every: int = 500, val_clips: int | None = 64,
                       checkpoint_every: int = 500, log_every: int = 50, test_split: str | None = "test",
-                      progress: bool = True, threads: int | None = None) -> TrainResult:
+                      progress: bool = True, threads: int | None = None, stop_at: int | None = None,
+                      mirror: bool = True, norm_windows: int = 2048) -> TrainResult:
     """Train a :class:`MotionAutoencoder` preset on random windows of a corpus' train split.
 
     Args:
@@ -183,11 +196,16 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
         test_split: split measured by :func:`evaluate_autoencoder` at the end (None to skip).
         progress: show a rich progress bar (rank 0).
         threads: ``torch.set_num_threads`` for CPU runs (None keeps torch's setting).
+        stop_at: stop this call after this step with a checkpoint and no final save (a job split
+            over several time slots); a later call with the same arguments resumes exactly.
+        mirror: left/right mirroring augmentation of the training windows.
+        norm_windows: training windows (a fixed draw) that fit the stream statistics before training
+            and the latent scale after it.
     """
     if preset not in AE_PRESETS:
         raise ValueError(f"unknown autoencoder preset {preset!r}; choose one of {sorted(AE_PRESETS)}")
     counts = {"steps": steps, "batch_size": batch_size, "window": window, "val_every": val_every,
-              "checkpoint_every": checkpoint_every, "log_every": log_every}
+              "checkpoint_every": checkpoint_every, "log_every": log_every, "norm_windows": norm_windows}
     for name, v in counts.items():
         if v < 1:
             raise ValueError(f"{name} must be >= 1, got {v}")
@@ -199,13 +217,16 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
     rank, world, dev = _setup_distributed(pick_device(device))
     warmup = max(1, steps // 20) if warmup is None else warmup
 
-    _, train_clips = load_clips(corpus_dir, "train")
-    sampler = WindowSampler(train_clips, window)
+    sampler = WindowSampler(corpus_dir, "train", window, mirror=mirror)
     has_val = Path(corpus_dir, "val.txt").is_file() and bool(read_split(corpus_dir, "val"))
 
     seed_everything(seed)
     model = MotionAutoencoder.from_preset(preset)
-    model.fit_normalization(torch.from_numpy(c) for c in train_clips)
+    def fit_windows():  # fixed draws, independent of the training steps
+        sizes = [256] * (norm_windows // 256) + ([norm_windows % 256] if norm_windows % 256 else [])
+        return (sampler.sample(n, _window_generator(seed, 0, -1 - i)).to(dev) for i, n in enumerate(sizes))
+
+    model.fit_normalization(fit_windows())
     model.to(dev)
     ema = EMA(model, decay=ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
@@ -239,7 +260,7 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
     with bar:
         task = bar.add_task("train", total=steps, completed=start, preset=preset, info="")
         model.train()
-        for step in range(start, steps):
+        for step in range(start, steps if stop_at is None else min(steps, stop_at)):
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, steps, lr, warmup)
             x = sampler.sample(batch_size, _window_generator(seed, rank, step)).to(dev, non_blocking=True)
@@ -262,11 +283,14 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                 log({"step": done, "val_mpjpe_mm": val["mpjpe_mm"],
                      "val_local_mpjpe_mm": val["local_mpjpe_mm"]})
                 info = f"{info.split(' val')[0]} val {val['mpjpe_mm']:.1f} mm"
-            if rank == 0 and (done % checkpoint_every == 0 or done == steps):
+            if rank == 0 and (done % checkpoint_every == 0 or done in (steps, stop_at)):
                 save_checkpoint(out_dir, model, optimizer, done, ema)
             bar.update(task, info=info)
             bar.update(task, completed=done)
     seconds = time.perf_counter() - t0
+    if stop_at is not None and stop_at < steps:
+        return TrainResult(final_dir=None, steps=min(stop_at, steps), seconds=seconds, history=history,
+                           metrics={"resumed_from": start})
 
     if world > 1:
         import torch.distributed as dist
@@ -275,14 +299,14 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
     final = out_dir / "final"
     metrics: dict = {}
     if rank == 0:
-        windows = (sampler.sample(batch_size, _window_generator(seed, 0, -1 - i)).to(dev) for i in range(8))
-        ema.model.fit_latent_scale(windows)
+        ema.model.fit_latent_scale(fit_windows())
         final = save_final(out_dir, ema.model)
         size_mb = (final / "model.safetensors").stat().st_size / 2**20
         metrics = {"preset": preset, "steps": steps, "resumed_from": start, "train_seconds": seconds,
                    "batch_size": batch_size * world, "window": window, "device": str(dev),
                    "parameters": sum(p.numel() for p in ema.model.parameters()), "model_mb": size_mb,
-                   "latent_scale": float(ema.model.latent_scale), "train_windows": len(sampler.starts)}
+                   "latent_scale": float(ema.model.latent_scale), "train_clips": sampler.num_clips,
+                   "train_clips_too_short": sampler.skipped}
         if has_val:
             metrics["val"] = evaluate_autoencoder(ema.model, corpus_dir, "val")
         if test_split and Path(corpus_dir, f"{test_split}.txt").is_file():
