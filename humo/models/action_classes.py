@@ -205,14 +205,16 @@ def balanced_kmeans(x: torch.Tensor, k: int, iters: int = 50, generator: torch.G
         centroids.append(x[int(torch.multinomial(probs.to(gen_device), 1, generator=generator))])
     cent = torch.stack(centroids)
     assign = torch.full((n,), -1, dtype=torch.long, device=x.device)
-    it = 0
-    for it in range(1, iters + 1):
+    done = 0
+    while done < iters:
+        done += 1
         new = _balanced_assign(torch.cdist(x, cent))
         if torch.equal(new, assign):
             break
         assign = new
-        cent = torch.zeros_like(cent).index_add_(0, assign, x) / torch.bincount(assign, minlength=k).unsqueeze(1)
-    return KMeansResult(assign, cent, it)
+        sizes = torch.bincount(assign, minlength=k).unsqueeze(1).to(x.dtype)
+        cent = torch.zeros_like(cent).index_add_(0, assign, x) / sizes
+    return KMeansResult(assign, cent, done)
 
 
 @dataclass

@@ -44,7 +44,7 @@ def sinusoidal(n: int, dim: int, device, dtype) -> torch.Tensor:
 
 
 def token_mask(mask: torch.Tensor, patch: int) -> torch.Tensor:
-    """Frame mask ``(B, T)`` -> token mask ``(B, ceil(T / patch))``: a token is valid if its first frame is."""
+    """Frame mask ``(B, T)`` -> token mask ``(B, ceil(T / patch))`` (valid if its first frame is)."""
     return mask[:, ::patch]
 
 

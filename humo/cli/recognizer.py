@@ -1,0 +1,137 @@
+"""``humo train recognizer``, ``humo recognize`` and ``humo retrieve``: the MAR action recognizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from humo.cli.app import UserError, app, train_app
+
+
+def _load_recognizer(folder: Path, device: str):
+    from humo.models.recognizer import ActionRecognizer
+    from humo.models.text_encoder import offline_env
+    from humo.training.common import pick_device
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder {folder} not found (a folder written by save_pretrained)")
+    offline_env()
+    return ActionRecognizer.from_pretrained(str(folder)).to(pick_device(device)).eval()
+
+
+def _load_motion(path: Path):
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"cannot read {path}: {e}") from e
+    joints = torch.from_numpy(np.asarray(array, dtype=np.float32))
+    if joints.ndim == 3:
+        joints = joints.unsqueeze(0)
+    if joints.ndim != 4 or tuple(joints.shape[-2:]) != (22, 3):
+        raise UserError(f"{path}: expected joints (T, 22, 3) or (B, T, 22, 3), got {tuple(array.shape)}")
+    return joints
+
+
+@train_app.command("recognizer")
+def train_recognizer_command(
+    corpus: Path = typer.Argument(..., help="Corpus folder in HumanML3D layout with labels.json."),
+    out: Path = typer.Argument(..., help="Run folder: checkpoint/ (resumable), final/, metrics.json."),
+    preset: str = typer.Option("small", help="Model size: tiny, small, base."),
+    steps: int = typer.Option(2000, help="Total optimisation steps."),
+    batch_size: int = typer.Option(64, help="Clips per step (the InfoNCE negatives)."),
+    lr: float = typer.Option(2e-4, help="AdamW learning rate."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
+    seed: int = typer.Option(0, help="Model init, dropout, data order, crops and captions."),
+    streams: str = typer.Option("jbm", help="Motion streams: j, jb, jm or jbm (the J/B/M ablation)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/checkpoint if any."),
+    max_minutes: float | None = typer.Option(None, help="Stop (and save) after this much training time."),
+    text_encoder: str = typer.Option("minilm", help="Frozen text encoder (minilm, clip, hub id or folder)."),
+    threads: int | None = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
+    mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Random left/right mirroring."),
+    min_len: int = typer.Option(16, help="Shortest clip / crop in frames."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Train the recognizer (InfoNCE vs captions and class prompts), then evaluate it on the test split.
+
+    Example: humo train recognizer corpora/bandai-namco runs/recognizer-small --preset small --steps 1500
+    """
+    import torch
+
+    from humo.models.text_encoder import TextEncoder, offline_env
+    from humo.training.recognizer import train_recognizer
+
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder {corpus} not found")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    offline_env()
+    result = train_recognizer(corpus, out, preset=preset, steps=steps, batch_size=batch_size, lr=lr,
+                              device=device, seed=seed, resume=resume, streams=streams,
+                              text_encoder=TextEncoder(text_encoder),
+                              max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+                              mirror=mirror, min_len=min_len, progress=progress)
+    typer.echo(f"recognizer (step {result.steps}, {result.seconds:.0f} s) saved to {result.final_dir}")
+    for key, value in result.metrics.items():
+        typer.echo(f"  {key:24s} {value:.4f}")
+
+
+@app.command("recognize")
+def recognize_command(
+    motion: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or (B, T, 22, 3), metres, Y up."),
+    model: Path = typer.Option(..., "--model", help="Recognizer folder (e.g. runs/recognizer-small/final)."),
+    top_k: int = typer.Option(5, "--top-k", help="How many classes to list per motion."),
+    device: str = typer.Option("cpu", help="cpu, cuda, auto."),
+):
+    """List the most likely action classes of a motion.
+
+    Example: humo recognize clip.npy --model runs/recognizer-small/final --top-k 3
+    """
+    recognizer = _load_recognizer(model, device)
+    joints = _load_motion(motion).to(next(recognizer.parameters()).device)
+    for b, ranked in enumerate(recognizer.recognize(joints, top_k=top_k)):
+        if joints.shape[0] > 1:
+            typer.echo(f"motion {b}:")
+        for name, prob in ranked:
+            typer.echo(f"  {prob:6.3f}  {name}")
+
+
+@app.command("retrieve")
+def retrieve_command(
+    query: str = typer.Argument(..., help="A text prompt (text->motion) or a .npy motion (motion->text)."),
+    gallery: Path = typer.Option(..., "--gallery", help="Corpus folder whose clips / captions are searched."),
+    split: str = typer.Option("test", help="Which split of the gallery corpus."),
+    model: Path = typer.Option(..., "--model", help="Recognizer folder (e.g. runs/recognizer-small/final)."),
+    k: int = typer.Option(5, "-k", "--k", help="How many results."),
+    device: str = typer.Option("cpu", help="cpu, cuda, auto."),
+):
+    """Search a corpus split: clips for a text query, or captions for a motion query.
+
+    Example: humo retrieve "a person waves with the left hand" --gallery corpora/bandai-namco \\
+    --model runs/recognizer-small/final -k 5
+    """
+    from humo.training.recognizer import scan_split
+
+    if not gallery.is_dir():
+        raise FileNotFoundError(f"gallery corpus {gallery} not found")
+    recognizer = _load_recognizer(model, device)
+    items = scan_split(gallery, split)
+    if not items:
+        raise UserError(f"the {split} split of {gallery} is empty")
+    if query.endswith(".npy"):
+        captions = list(dict.fromkeys(t for it in items for t in it["texts"]))
+        owner = {t: it["id"] for it in reversed(items) for t in it["texts"]}
+        joints = _load_motion(Path(query)).to(next(recognizer.parameters()).device)
+        found = recognizer.retrieve(joints, captions, k=k)
+        for i, s in zip(found.indices[0].tolist(), found.scores[0].tolist(), strict=True):
+            typer.echo(f"  {s:6.3f}  {captions[i]}  [{owner[captions[i]]}]")
+        return
+    motions = recognizer.embed_clips([it["joints"].float() for it in items])
+    found = recognizer.retrieve(query, motions, k=k)
+    for i, s in zip(found.indices[0].tolist(), found.scores[0].tolist(), strict=True):
+        typer.echo(f"  {s:6.3f}  {items[i]['id']}  ({items[i]['texts'][0]})")
