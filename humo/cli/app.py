@@ -45,7 +45,7 @@ def _register() -> None:
     global _registered
     if _registered:
         return
-    from humo.cli import coamd_train, data, evaluator, motionduet, recognizer, render, represent  # noqa: F401
+    from humo.cli import coamd, coamd_train, data, evaluator, motionduet, recognizer, render, represent  # noqa: F401
 
     _registered = True
 

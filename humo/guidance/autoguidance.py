@@ -40,7 +40,8 @@ class AutoGuidance(PredictionGuidance):
         try:
             self.mode = DegradeMode(self.mode)
         except ValueError:
-            raise ValueError(f"unknown auto-guidance mode {self.mode!r}; choose 'dropout' or 'noise'") from None
+            raise ValueError(f"unknown auto-guidance mode {self.mode!r}; choose 'dropout' or 'noise'"
+                             ) from None
         if self.mode is DegradeMode.DROPOUT and not 0.0 <= self.strength < 1.0:
             raise ValueError(f"dropout strength must be in [0, 1), got {self.strength}")
         if self.strength < 0:

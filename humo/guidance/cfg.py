@@ -37,7 +37,8 @@ class ClassifierFreeGuidance(PredictionGuidance):
         try:
             self.schedule = CFGSchedule(self.schedule)
         except ValueError:
-            raise ValueError(f"unknown CFG schedule {self.schedule!r}; choose 'constant' or 'linear'") from None
+            raise ValueError(f"unknown CFG schedule {self.schedule!r}; choose 'constant' or 'linear'"
+                             ) from None
         if not 0.0 <= self.start <= self.stop <= 1.0:
             raise ValueError(f"need 0 <= start <= stop <= 1, got start={self.start}, stop={self.stop}")
         if not torch.isfinite(torch.tensor(float(self.scale))):

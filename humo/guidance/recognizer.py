@@ -27,8 +27,8 @@ class RecognizerGuidance(LatentGuidance):
         eps: added to the gradient norm.
     """
 
-    def __init__(self, recognizer, scale: float = 1.0, weights: tuple[float, float, float, float] = (1, 1, 1, 1),
-                 eps: float = 1e-8):
+    def __init__(self, recognizer, scale: float = 1.0,
+                 weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), eps: float = 1e-8):
         if not hasattr(recognizer, "score"):
             raise ValueError("recognizer must have a score(joints, texts, weights=..., lengths=...) method")
         if len(tuple(weights)) != 4:
@@ -37,6 +37,9 @@ class RecognizerGuidance(LatentGuidance):
         self.scale = float(scale)
         self.weights = tuple(float(w) for w in weights)
         self.eps = float(eps)
+
+    def __repr__(self) -> str:
+        return f"RecognizerGuidance(scale={self.scale}, weights={self.weights})"
 
     def gradient(self, latents: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor], texts,
                  lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -56,7 +59,8 @@ class RecognizerGuidance(LatentGuidance):
         ``decode`` maps latents to joints ``(B, T, 22, 3)``; ``lengths`` are valid frames per sample.
         """
         if update_mask.shape != latents.shape[:2]:
-            raise ValueError(f"update_mask must be (B, L) = {tuple(latents.shape[:2])}, got {tuple(update_mask.shape)}")
+            raise ValueError(f"update_mask must be (B, L) = {tuple(latents.shape[:2])}, "
+                             f"got {tuple(update_mask.shape)}")
         if self.scale == 0 or not bool(update_mask.any()):
             return latents
         g = self.gradient(latents, decode, texts, lengths)

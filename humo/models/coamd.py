@@ -33,7 +33,9 @@ from humo.schedulers.flow_matching import FlowMatchingScheduler
 
 COAMD_PRESETS: dict[str, dict] = {
     "tiny": dict(width=32, depth=2, heads=2, head_width=32, head_depth=2, dropout=0.0),
-    "small": dict(width=256, depth=4, heads=4, head_width=384, head_depth=4, dropout=0.1),
+    # sized to train in ~15 min on 2 CPU cores (~1.5 M parameters)
+    "small": dict(width=128, depth=4, heads=4, head_width=128, head_depth=3, dropout=0.0),
+    # MARDM: transformer 1024 x 6, head 1792 x 16
     "base": dict(width=1024, depth=6, heads=16, head_width=1792, head_depth=16, dropout=0.1),
 }
 
@@ -90,8 +92,8 @@ class Block(nn.Module):
         """``x (B, L, W)``, ``c (B, W)``, ``attend (B, 1, 1, L)`` bool True = key may be attended."""
         b, l, w = x.shape
         s1, c1, g1, s2, c2, g2 = self.ada(c).unsqueeze(1).chunk(6, dim=-1)  # each (B, 1, W)
-        q, k, v = self.qkv(modulate(self.norm1(x), s1, c1)).reshape(b, l, 3, self.heads, w // self.heads).permute(
-            2, 0, 3, 1, 4)  # (3, B, H, L, W/H)
+        qkv = self.qkv(modulate(self.norm1(x), s1, c1)).reshape(b, l, 3, self.heads, w // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, L, 3, H, W/H) -> (3, B, H, L, W/H)
         p = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=p)
         a = a.transpose(1, 2).reshape(b, l, w)  # (B, H, L, W/H) -> (B, L, W)
@@ -115,8 +117,8 @@ class CoAMD(HubModel):
 
     def __init__(self, latent_dim: int = 512, max_tokens: int = 49, text_dim: int = 384, width: int = 1024,
                  depth: int = 6, heads: int = 16, mlp_ratio: float = 4.0, dropout: float = 0.1,
-                 head_width: int = 1792, head_depth: int = 16, cond_drop: float = 0.1, head_batch_mul: int = 4,
-                 length_head: bool = True):
+                 head_width: int = 1792, head_depth: int = 16, cond_drop: float = 0.1,
+                 head_batch_mul: int = 4, length_head: bool = True):
         super().__init__()
         if min(latent_dim, max_tokens, text_dim, width, depth, head_width, head_depth, head_batch_mul) < 1:
             raise ValueError("all CoAMD sizes must be positive integers")
@@ -198,8 +200,10 @@ class CoAMD(HubModel):
         token_valid = self._check(tokens, cond_emb, token_valid)
         l = tokens.shape[1]
         if mask_tokens.shape != token_valid.shape:
-            raise ValueError(f"mask_tokens must be (B, L) = {tuple(token_valid.shape)}, got {tuple(mask_tokens.shape)}")
-        tokens = tokens.masked_fill(~(token_valid & ~mask_tokens).unsqueeze(-1), 0.0)  # unknown -> 0 (no NaN leaks)
+            raise ValueError(f"mask_tokens must be (B, L) = {tuple(token_valid.shape)}, "
+                             f"got {tuple(mask_tokens.shape)}")
+        known = token_valid & ~mask_tokens
+        tokens = tokens.masked_fill(~known.unsqueeze(-1), 0.0)  # unknown values -> 0 (no NaN can leak)
         x = self.input_proj(tokens)
         x = torch.where(mask_tokens.unsqueeze(-1), self.mask_token.to(x.dtype), x) + self.pos_embed[:l]
         c = self.cond_proj(cond_emb)
@@ -210,7 +214,7 @@ class CoAMD(HubModel):
         return modulate(self.final_norm(x), shift, scale)
 
     def velocity(self, z_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """Predicted velocity ``eps - z_0`` ``(..., D)`` for ``z_t (..., D)``, ``t (...)``, ``h (..., width)``."""
+        """Velocity ``eps - z_0`` ``(..., D)`` for ``z_t (..., D)``, ``t (...)`` and ``h (..., width)``."""
         return self.head(z_t, t, h)
 
     def length_logits(self, cond_emb: torch.Tensor) -> torch.Tensor:
@@ -226,7 +230,8 @@ class CoAMD(HubModel):
 
     # ------------------------------------------------------------------ training
     def forward(self, latents: torch.Tensor, cond_emb: torch.Tensor, mask_tokens: torch.Tensor | None = None,
-                token_valid: torch.Tensor | None = None, generator: torch.Generator | None = None) -> CoAMDOutput:
+                token_valid: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> CoAMDOutput:
         """Training loss.
 
         Args:

@@ -57,7 +57,8 @@ class FlowHead(nn.Module):
         time_freq_dim: size of the sinusoidal time features.
     """
 
-    def __init__(self, token_dim: int, cond_dim: int, width: int = 1024, depth: int = 3, time_freq_dim: int = 256):
+    def __init__(self, token_dim: int, cond_dim: int, width: int = 1024, depth: int = 3,
+                 time_freq_dim: int = 256):
         super().__init__()
         self.time_freq_dim = time_freq_dim
         self.time_embed = nn.Sequential(nn.Linear(time_freq_dim, width), nn.SiLU(), nn.Linear(width, width))
@@ -72,12 +73,13 @@ class FlowHead(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, z_t: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """Velocity ``(..., D)`` for noisy tokens ``z_t (..., D)``, times ``t (...)`` and contexts ``h (..., C)``."""
+        """Velocity ``(..., D)`` of ``z_t (..., D)`` at times ``t (...)`` given contexts ``h (..., C)``."""
         lead = z_t.shape[:-1]
         if h.shape[:-1] != lead or t.shape != lead:
             raise ValueError(f"z_t {tuple(z_t.shape)}, t {tuple(t.shape)} and h {tuple(h.shape)} disagree "
                              "on the leading dims")
-        z, tt, hh = z_t.reshape(-1, z_t.shape[-1]), t.reshape(-1), h.reshape(-1, h.shape[-1])  # flatten tokens
+        # flatten the leading dims: (..., D) -> (N, D)
+        z, tt, hh = z_t.reshape(-1, z_t.shape[-1]), t.reshape(-1), h.reshape(-1, h.shape[-1])
         c = self.time_embed(timestep_embedding(tt, self.time_freq_dim).to(z.dtype)) + self.cond_embed(hh)
         x = self.input_proj(z)
         for block in self.blocks:
