@@ -11,13 +11,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from humo.data.atomic import atomic_write_bytes
 from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22
 
@@ -32,17 +32,6 @@ def _suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
         raise ValueError(f"{path}: cannot {what} {suffix or 'files without a suffix'!r}; "
                          f"supported: {', '.join(allowed)}")
     return suffix
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(eq=False)
@@ -150,13 +139,13 @@ class Motion:
         if suffix == ".npy":
             buf = io.BytesIO()
             np.save(buf, self.numpy())
-            _write_atomic(path, buf.getvalue())
+            atomic_write_bytes(path, buf.getvalue())
         elif suffix == ".json":
             try:
                 text = json.dumps(self.to_dict())
             except (TypeError, ValueError) as e:
                 raise ValueError(f"cannot save {path}: meta is not JSON-serialisable ({e})") from None
-            _write_atomic(path, text.encode("utf-8"))
+            atomic_write_bytes(path, text.encode("utf-8"))
         elif suffix == ".bvh":
             from humo.data.bvh import write_bvh
 

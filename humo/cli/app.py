@@ -45,7 +45,17 @@ def _register() -> None:
     global _registered
     if _registered:
         return
-    from humo.cli import coamd, coamd_train, data, evaluator, motionduet, recognizer, render, represent  # noqa: F401
+    from humo.cli import (  # noqa: F401
+        coamd,
+        coamd_train,
+        data,
+        evaluate,
+        evaluator,
+        motionduet,
+        recognizer,
+        render,
+        represent,
+    )
 
     _registered = True
 

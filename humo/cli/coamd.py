@@ -55,7 +55,7 @@ def _pipeline(model: Path, device: str, threads: int | None):
 
     if threads is not None:
         torch.set_num_threads(threads)
-    return CoAMDPipeline.from_pretrained(model).to(pick_device(device))
+    return CoAMDPipeline.from_pretrained(model).to(pick_device(device))  # model None -> bundled
 
 
 def _guidance(pipe, cfg: float, cfg_schedule: str, recognizer_scale: float) -> list:
@@ -100,9 +100,11 @@ def _outputs(out: Path, n: int, force: bool) -> list[Path]:
 @app.command("generate")
 def generate_command(
     text: list[str] = typer.Argument(None, help="One or more prompts (or use --prompts)."),
-    model: Path = typer.Option(..., "--model", help="Pipeline folder (or a run folder with final/)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output file; the suffix picks the format "
-                             "(.npy .json .bvh .mp4 .gif .png); several motions get _000, _001, ..."),
+    model: Path | None = typer.Option(None, "--model", help="Pipeline folder, run folder or hub id "
+                                      "(default: the bundled Bandai Namco model)."),
+    out: Path = typer.Option(Path("motion.mp4"), "--out", "-o", help="Output file; the suffix picks the "
+                             "format (.npy .json .bvh .mp4 .gif .png); several motions get _000, _001, ...; "
+                             "a picture or video also gets the joints beside it as .npy"),
     seconds: float | None = typer.Option(None, help="Length in seconds (default: predicted from the text)."),
     prompts: Path | None = typer.Option(None, "--prompts", help="Text file, one 'text#seconds' per line."),
     seed: int | None = typer.Option(None, help="Seed of the first motion (the i-th uses seed + i)."),
@@ -119,7 +121,7 @@ def generate_command(
 ):
     """Generate motion from text with a trained CoAMD pipeline.
 
-    Example: humo generate "a person waves" --model runs/coamd-small --seconds 4 --out wave.mp4
+    Example: humo generate "a person waves" --seconds 4 --out wave.mp4
     """
     if prompts is not None and text:
         raise UserError("give prompts as arguments or with --prompts, not both")
@@ -134,13 +136,20 @@ def generate_command(
     else:
         raise UserError("no prompt: give TEXT arguments or --prompts FILE")
     paths = _outputs(out, len(texts), force)
+    visual = out.suffix.lower() in (".mp4", ".gif", ".png")
+    if visual:
+        _outputs(out.with_suffix(".npy"), len(texts), force)  # refuse before any work if joints would clash
     pipe = _pipeline(model, device, threads)
     motions = pipe.generate(texts, seconds=lengths, seed=seed, steps=steps, flow_steps=flow_steps,
                             solver=solver, guidance=_guidance(pipe, cfg, cfg_schedule, recognizer_scale),
                             batch_size=batch_size)
     for m, p in zip(motions, paths, strict=True):
         m.save(p, overwrite=force)
-        typer.echo(f"wrote {p} ({m.duration:.1f} s, seed {m.seed}): {m.text}")
+        extra = ""
+        if visual:
+            m.save(p.with_suffix(".npy"), overwrite=force)
+            extra = f" + joints {p.with_suffix('.npy')}"
+        typer.echo(f"wrote {p}{extra} ({m.duration:.1f} s, seed {m.seed}): {m.text}")
 
 
 def _parse_keep(keep: str) -> tuple[float | None, float | None]:
@@ -160,7 +169,8 @@ def edit_command(
     mode: str = typer.Option("inpaint", help="inpaint (regenerate START:END), outpaint (keep START:END), "
                              "prefix (keep up to END), suffix (keep from START)."),
     keep: str = typer.Option(..., "--keep", help="START:END in seconds, e.g. 1.0:2.5, :2 or 1.5:."),
-    model: Path = typer.Option(..., "--model", help="Pipeline folder (or a run folder with final/)."),
+    model: Path | None = typer.Option(None, "--model", help="Pipeline folder, run folder or hub id "
+                                      "(default: the bundled Bandai Namco model)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file; the suffix picks the format."),
     seed: int | None = typer.Option(None, help="Random seed."),
     cfg: float = typer.Option(4.5, "--cfg", help="Classifier-free guidance scale (1 = off)."),

@@ -19,13 +19,13 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from humo.data.atomic import atomic_write_bytes
 from humo.representations.rotation import axis_rotation, euler_to_matrix
 
 _CHANNEL_NAMES = {
@@ -361,14 +361,7 @@ def save_bvh(path: str | os.PathLike, bvh: BVH, overwrite: bool = False, precisi
     data = format_bvh(bvh, precision).encode("utf-8")
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from humo.data.atomic import atomic_write
 from humo.representations.normalizer import Normalizer
 
 
@@ -20,10 +19,8 @@ def save_normalizer(normalizer: Normalizer, folder: str | Path, overwrite: bool 
         path = folder / name
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
-        fd, tmp = tempfile.mkstemp(suffix=".npy", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, value.detach().cpu().numpy().astype(np.float32))
-        os.replace(tmp, path)
+        array = value.detach().cpu().numpy().astype(np.float32)
+        atomic_write(path, lambda tmp, array=array: np.save(tmp, array))
 
 
 def load_normalizer(folder: str | Path) -> Normalizer:

@@ -40,6 +40,9 @@ def _describe(guidance) -> list[str]:
     return [repr(g) for g in ([pred] if pred is not None else []) + hooks]
 
 
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-bandai-small"
+
+
 class CoAMDPipeline(CoAMDEditMixin):
     """Text -> motion with CoAMD.
 
@@ -306,13 +309,18 @@ class CoAMDPipeline(CoAMDEditMixin):
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder_or_hub_id: str | Path, text_encoder=None, map_location: str = "cpu",
-                        load_recognizer: bool = True, autoencoder_cls=None) -> CoAMDPipeline:
+    def from_pretrained(cls, folder_or_hub_id: str | Path | None = None, text_encoder=None,
+                        map_location: str = "cpu", load_recognizer: bool = True,
+                        autoencoder_cls=None) -> CoAMDPipeline:
         """Load a folder written by :meth:`save_pretrained`, a training run folder (its ``final/``) or a
-        Hugging Face Hub repo id."""
+        Hugging Face Hub repo id; with no argument, the model bundled with humo (see its model card,
+        ``humo/assets/coamd-bandai-small/README.md``: trained on Bandai Namco, CC BY-NC 4.0)."""
         import importlib
 
         from humo.models.coamd import CoAMD
+
+        if folder_or_hub_id is None:
+            folder_or_hub_id = BUNDLED_MODEL
 
         folder = Path(folder_or_hub_id)
         if not folder.is_dir():

@@ -9,14 +9,13 @@ and a wrapped caption on top. One figure is built per call and only line data ch
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from humo.data.atomic import atomic_write
 from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22, Skeleton, get_skeleton
 
@@ -228,20 +227,6 @@ def _check_out(path, suffixes: tuple[str, ...], overwrite: bool) -> Path:
     return path
 
 
-def _atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temp file beside ``path`` (same suffix), then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
     """Looping GIF with one shared palette (from the first, middle and last frames), no dithering:
     ~6x faster than per-frame adaptive palettes, smaller, and stable colours across frames."""
@@ -284,7 +269,7 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
                     pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
                     writer.append_data(np.pad(frame, pad, constant_values=255))
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 def render_contact_sheet(joints, path, n_frames: int = 8, *, titles=None, fps: float = 20.0,
@@ -314,4 +299,4 @@ def render_contact_sheet(joints, path, n_frames: int = 8, *, titles=None, fps: f
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255)
                             for r in rows])
-    return _atomic_write(path, lambda tmp: iio.imwrite(tmp, sheet))
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, sheet))
