@@ -1,6 +1,6 @@
 """CoAMD generation latency: one motion of ``--seconds`` at batch 1 and at batch ``--batch``.
 
-    python benchmarks/bench_coamd.py --model runs/coamd-small [--seconds 4] [--batch 32] [--device cpu]
+    python benchmarks/bench_coamd.py [--model runs/coamd-small] [--seconds 4] [--batch 32] [--device cpu]
         [--steps 18] [--flow-steps 32] [--cfg 4.5] [--repeats 3] [--threads N]
 
 Reports seconds per call (best of ``--repeats`` after a warm-up), seconds per motion (AITS-style) and
@@ -29,7 +29,7 @@ PROMPTS = ["a person walks forward", "a person waves with the right hand", "some
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--model", default=None, type=Path, help="pipeline folder (default: the bundled model)")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=18)
