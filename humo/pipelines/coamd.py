@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 from pathlib import Path
 
 import torch
@@ -26,6 +25,7 @@ import torch
 from humo.guidance import ClassifierFreeGuidance, split_guidance
 from humo.models.text_encoder import check_texts
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
+from humo.pipelines.common import sample_seeds
 from humo.schedulers.flow_matching import FlowMatchingScheduler, Solver
 
 FPS = 20.0
@@ -196,18 +196,6 @@ class CoAMDPipeline(CoAMDEditMixin):
             out.append(int(round(f)))
         return out
 
-    @staticmethod
-    def _seeds(n: int, seed: int | None, generator: torch.Generator | None) -> list[int]:
-        if seed is not None and generator is not None:
-            raise ValueError("give seed or generator, not both")
-        if seed is not None:
-            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-                raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-            return [seed + i for i in range(n)]
-        if generator is not None:
-            return torch.randint(0, 2**31 - 1, (n,), generator=generator, device=generator.device).tolist()
-        return [secrets.randbelow(2**31 - 1) for _ in range(n)]
-
     @torch.no_grad()
     def _generate_batch(self, cond, texts, frames, seeds, overlap, **loop) -> list[torch.Tensor]:
         """Joints ``(T_i, 22, 3)`` per sample; windows after the first continue from ``overlap`` tokens."""
@@ -278,7 +266,7 @@ class CoAMDPipeline(CoAMDEditMixin):
             raise ValueError(f"overlap_seconds must give 1..{w - 1} tokens, got {overlap}")
         cond = self.encode_text(texts)
         lengths = self._frames(len(texts), seconds, frames, cond)
-        seeds = self._seeds(len(texts), seed, generator)
+        seeds = sample_seeds(len(texts), seed, generator)
         loop = dict(steps=steps, flow_steps=flow_steps, solver=solver, guidance=guidance,
                     temperature=temperature)
         motions = []

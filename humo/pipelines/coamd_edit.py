@@ -13,6 +13,7 @@ import torch
 
 from humo.guidance import ClassifierFreeGuidance
 from humo.models.text_encoder import check_texts
+from humo.pipelines.common import sample_seeds
 from humo.schedulers.flow_matching import Solver
 
 EDIT_MODES = ("inpaint", "outpaint", "prefix", "suffix")
@@ -100,7 +101,7 @@ class CoAMDEditMixin:
             raise ValueError(f"keep covers no complete {self.downsample}-frame token; nothing would be kept")
         source = self.autoencoder.encode(joints.unsqueeze(0))  # (1, L, D)
         cond = self.encode_text(texts)
-        seed = self._seeds(1, seed, generator)[0]
+        seed = sample_seeds(1, seed, generator)[0]
         guidance = [ClassifierFreeGuidance(4.5)] if guidance is None else guidance
         gens = [torch.Generator().manual_seed(seed)]
         tokens = self.sample_tokens(cond, texts, self.coamd.normalize_latents(source), given.unsqueeze(0),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from humo.guidance import ClassifierFreeGuidance, split_guidance
 from humo.models.motionduet.model import MotionDuet
 from humo.models.motionduet.video import encode_video_input, load_video_encoder
 from humo.models.text_encoder import check_texts
+from humo.pipelines.common import sample_seeds
 
 FPS = 20.0
 
@@ -178,18 +178,6 @@ class MotionDuetPipeline:
             out.append(int(round(f)))
         return out
 
-    @staticmethod
-    def _seeds(n: int, seed: int | None, generator: torch.Generator | None) -> list[int]:
-        if seed is not None and generator is not None:
-            raise ValueError("give seed or generator, not both")
-        if seed is not None:
-            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-                raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-            return [seed + i for i in range(n)]
-        if generator is not None:
-            return torch.randint(0, 2**31 - 1, (n,), generator=generator, device=generator.device).tolist()
-        return [secrets.randbelow(2**31 - 1) for _ in range(n)]
-
     @torch.no_grad()
     def generate_features(self, texts: list[str], lengths, video=None, seeds: list[int] | None = None,
                           steps: int = 50, guidance=None, batch_size: int = 64
@@ -249,7 +237,7 @@ class MotionDuetPipeline:
 
         texts = check_texts(text)
         lengths = self._frames(len(texts), seconds, frames)
-        seeds = self._seeds(len(texts), seed, generator)
+        seeds = sample_seeds(len(texts), seed, generator)
         if guidance is None:
             guidance = [ClassifierFreeGuidance(7.5)]
         feats, _ = self.generate_features(texts, lengths, video=video, seeds=seeds, steps=steps,

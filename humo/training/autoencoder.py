@@ -20,8 +20,6 @@ Run folder (see :mod:`humo.training.common`)::
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +31,12 @@ from humo.models.autoencoder import AE_PRESETS, MotionAutoencoder
 from humo.training.common import (
     EMA,
     load_checkpoint,
+    lr_at,
     pick_device,
     save_checkpoint,
     save_final,
     seed_everything,
+    setup_distributed,
 )
 
 
@@ -107,14 +107,6 @@ class WindowSampler:
         return torch.stack([self.dataset[int(i)]["joints"] for i in pick])  # (B, window, 22, 3)
 
 
-def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
-    """Linear warmup for ``warmup`` steps, then cosine decay to 10% of ``lr`` at ``steps``."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
 @torch.no_grad()
 def evaluate_autoencoder(model: MotionAutoencoder, corpus_dir: str | Path, split: str = "test",
                          max_clips: int | None = None) -> dict:
@@ -147,21 +139,6 @@ def evaluate_autoencoder(model: MotionAutoencoder, corpus_dir: str | Path, split
         raise ValueError(f"split {split!r} of {corpus_dir} has no clip of at least {model.downsample} frames")
     return {"mpjpe_mm": 1000 * err / frames, "local_mpjpe_mm": 1000 * local / frames,
             "root_mm": 1000 * root / frames, "num_clips": n_clips, "num_frames": frames}
-
-
-def _setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """(rank, world_size, device) from torchrun's environment; (0, 1, device) when absent."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, device
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), dist.get_world_size(), device
 
 
 def _window_generator(seed: int, rank: int, step: int) -> torch.Generator:
@@ -214,7 +191,7 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
-    rank, world, dev = _setup_distributed(pick_device(device))
+    rank, world, dev = setup_distributed(pick_device(device))
     warmup = max(1, steps // 20) if warmup is None else warmup
 
     sampler = WindowSampler(corpus_dir, "train", window, mirror=mirror)

@@ -24,15 +24,16 @@ from pathlib import Path
 import torch
 
 from humo.models.coamd import COAMD_PRESETS, CoAMD
-from humo.training.autoencoder import _setup_distributed, lr_at
 from humo.training.coamd_data import build_latent_corpus
 from humo.training.common import (
     EMA,
     load_checkpoint,
+    lr_at,
     pick_device,
     save_checkpoint,
     save_final,
     seed_everything,
+    setup_distributed,
 )
 
 
@@ -105,7 +106,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
         torch.set_num_threads(threads)
     t_call = time.perf_counter()
     out_dir = Path(out_dir)
-    rank, world, dev = _setup_distributed(pick_device(device))
+    rank, world, dev = setup_distributed(pick_device(device))
     warmup = max(1, steps // 20) if warmup is None else warmup
     ae_dir = resolve_autoencoder_dir(autoencoder_dir)
     autoencoder = MotionAutoencoder.from_pretrained(ae_dir).to(dev).eval().requires_grad_(False)

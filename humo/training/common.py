@@ -13,6 +13,7 @@ A training run lives in one folder::
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 import shutil
@@ -116,3 +117,26 @@ def save_final(run_dir: str | Path, model) -> Path:
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    """Linear warmup for ``warmup`` steps, then cosine decay to 10% of ``lr`` at ``steps``."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world_size, device) from torchrun's environment; (0, 1, device) when absent."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device

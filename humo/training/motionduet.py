@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 
 from humo.models.motionduet.model import PRESETS, MotionDuet
-from humo.training.autoencoder import lr_at
 from humo.training.common import (
     EMA,
     load_checkpoint,
+    lr_at,
     pick_device,
     save_checkpoint,
     save_final,

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from humo.models.autoencoder import MotionAutoencoder
 from humo.representations.humanml3d import canonicalize
-from humo.training.autoencoder import WindowSampler, evaluate_autoencoder, lr_at, train_autoencoder
+from humo.training.autoencoder import WindowSampler, evaluate_autoencoder, train_autoencoder
+from humo.training.common import lr_at
 from tests.helpers import synthetic_joints
 
 FAST = dict(preset="tiny", batch_size=4, window=16, device="cpu", progress=False, val_clips=2, log_every=2,
