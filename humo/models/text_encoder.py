@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-from torch import nn
+
+from humo.models.frozen import FrozenExternal
 
 MAX_CHARS = 2000  # a caption longer than this is almost certainly a mistake (pasted file, etc.)
 
@@ -100,7 +101,7 @@ def _load(resolved: str):
     return model, tokenizer, kind
 
 
-class TextEncoder(nn.Module):
+class TextEncoder(FrozenExternal):
     """A frozen pretrained text encoder.
 
     Args:
@@ -113,8 +114,7 @@ class TextEncoder(nn.Module):
         self.name = name
         self.max_length = max_length
         model, tokenizer, kind = _load(resolve_name(name if name != "minilm" else "minilm"))
-        # Stored outside nn.Module's registry so that state_dict()/save_pretrained never include it.
-        object.__setattr__(self, "_model", model)
+        self._hold(model)
         self.tokenizer = tokenizer
         self.kind = kind
         cfg = model.config
@@ -122,15 +122,6 @@ class TextEncoder(nn.Module):
             cfg.hidden_size
         )
         self.token_dim = int(cfg.hidden_size)
-
-    def _apply(self, fn, recurse=True):  # keep the hidden model on the same device/dtype
-        super()._apply(fn, recurse)
-        self._model._apply(fn)
-        return self
-
-    @property
-    def device(self) -> torch.device:
-        return next(self._model.parameters()).device
 
     @torch.no_grad()
     def forward(self, texts: str | list[str]) -> TextEmbedding:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humo.models.frozen import FrozenExternal
 from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22
 
@@ -154,7 +155,7 @@ class StickVideoEncoder(nn.Module):
         return self.encode_video(clips)
 
 
-class VideoMAEEncoder(nn.Module):
+class VideoMAEEncoder(FrozenExternal):
     """A frozen ``transformers`` VideoMAE model (from a local folder, or an already built model).
 
     Rendered clips are made with ``render_size`` pixels and ``num_frames`` frames (the model's), then
@@ -173,23 +174,13 @@ class VideoMAEEncoder(nn.Module):
             self.source = str(path)
         else:
             model, self.source = model_or_path, None
-        model.eval().requires_grad_(False)
-        object.__setattr__(self, "_model", model)
+        self._hold(model)
         cfg = model.config
         self.frames, self.image_size = int(cfg.num_frames), int(cfg.image_size)
         self.tubelet, self.channels = int(cfg.tubelet_size), int(cfg.num_channels)
         self.size = render_size
         self.dim = int(cfg.hidden_size)
         self.tokens = self.frames // self.tubelet
-
-    def _apply(self, fn, recurse=True):  # keep the hidden model on the same device/dtype
-        super()._apply(fn, recurse)
-        self._model._apply(fn)
-        return self
-
-    @property
-    def device(self) -> torch.device:
-        return next(self._model.parameters()).device
 
     @torch.no_grad()
     def encode_video(self, clips: torch.Tensor) -> torch.Tensor:
