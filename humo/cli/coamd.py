@@ -115,7 +115,7 @@ def generate_command(
     flow_steps: int = typer.Option(32, help="ODE steps per token."),
     solver: str = typer.Option("euler", help="ODE solver: euler or heun."),
     batch_size: int = typer.Option(32, help="Prompts per forward pass."),
-    device: str = typer.Option("cpu", help="cpu, cuda, auto, ..."),
+    device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda, ..."),
     threads: int | None = typer.Option(None, help="CPU threads for torch."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ):
@@ -177,7 +177,7 @@ def edit_command(
     steps: int = typer.Option(18, help="Autoregressive steps."),
     flow_steps: int = typer.Option(32, help="ODE steps per token."),
     solver: str = typer.Option("euler", help="ODE solver: euler or heun."),
-    device: str = typer.Option("cpu", help="cpu, cuda, auto, ..."),
+    device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda, ..."),
     threads: int | None = typer.Option(None, help="CPU threads for torch."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output."),
 ):

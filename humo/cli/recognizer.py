@@ -86,7 +86,7 @@ def recognize_command(
     motion: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or (B, T, 22, 3), metres, Y up."),
     model: Path = typer.Option(..., "--model", help="Recognizer folder (e.g. runs/recognizer-small/final)."),
     top_k: int = typer.Option(5, "--top-k", help="How many classes to list per motion."),
-    device: str = typer.Option("cpu", help="cpu, cuda, auto."),
+    device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda."),
 ):
     """List the most likely action classes of a motion.
 
@@ -108,7 +108,7 @@ def retrieve_command(
     split: str = typer.Option("test", help="Which split of the gallery corpus."),
     model: Path = typer.Option(..., "--model", help="Recognizer folder (e.g. runs/recognizer-small/final)."),
     k: int = typer.Option(5, "-k", "--k", help="How many results."),
-    device: str = typer.Option("cpu", help="cpu, cuda, auto."),
+    device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda."),
 ):
     """Search a corpus split: clips for a text query, or captions for a motion query.
 
