@@ -25,6 +25,23 @@ class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit code 2, no traceback."""
 
 
+def load_npy(path, dtype: str = "float32"):
+    """Read a user's ``.npy`` as a torch tensor (never unpickles); missing or unreadable -> one clear line."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UserError(f"cannot read {path}: {e}") from e
+    return torch.from_numpy(np.asarray(array, dtype=dtype))
+
+
 def _version(value: bool):
     if value:
         typer.echo(f"humo {__version__}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from humo.cli.app import UserError, app, train_app
+from humo.cli.app import UserError, app, load_npy, train_app
 
 
 def _load_recognizer(folder: Path, device: str):
@@ -21,20 +21,11 @@ def _load_recognizer(folder: Path, device: str):
 
 
 def _load_motion(path: Path):
-    import numpy as np
-    import torch
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"cannot read {path}: {e}") from e
-    joints = torch.from_numpy(np.asarray(array, dtype=np.float32))
+    joints = load_npy(path)
     if joints.ndim == 3:
         joints = joints.unsqueeze(0)
     if joints.ndim != 4 or tuple(joints.shape[-2:]) != (22, 3):
-        raise UserError(f"{path}: expected joints (T, 22, 3) or (B, T, 22, 3), got {tuple(array.shape)}")
+        raise UserError(f"{path}: expected joints (T, 22, 3) or (B, T, 22, 3), got {tuple(joints.shape)}")
     return joints
 
 

@@ -6,20 +6,7 @@ from pathlib import Path
 
 import typer
 
-from humo.cli.app import UserError, app
-
-
-def _load_npy(path: Path):
-    import numpy as np
-    import torch
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"cannot read {path}: {e}") from e
-    return torch.from_numpy(np.asarray(array, dtype=np.float64))
+from humo.cli.app import UserError, app, load_npy
 
 
 @app.command()
@@ -36,7 +23,7 @@ def represent(
 
     from humo.representations.humanml3d import canonicalize, features_to_joints, joints_to_features, uniform_skeleton
 
-    data = _load_npy(input)
+    data = load_npy(input, "float64")
     if data.ndim == 3 and data.shape[-2:] == (22, 3):
         feats = joints_to_features(data)
         back = features_to_joints(feats)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import humo.cli.coamd  # noqa: F401  (registers `generate`, `edit` and `train coamd`)
-from humo.cli.app import UserError, app
+from humo.cli.app import UserError
 from humo.models.autoencoder import MotionAutoencoder
 from humo.models.coamd import CoAMD
 from humo.pipelines.coamd import CoAMDPipeline
+from tests.cli.runner import fails, ok
 from tests.helpers import synthetic_joints
 
-runner = CliRunner()
 FAST = ["--steps", "4", "--flow-steps", "3"]
 
 
@@ -28,48 +27,36 @@ def model_dir(tmp_path_factory):
     return root / "run"
 
 
-def _ok(args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-def _fails(args, exc_type, match):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert isinstance(result.exception, exc_type), (result.output, result.exception)
-    assert match in str(result.exception)
-
-
 def test_generate_prompts_and_edit(model_dir, tmp_path):
     out = tmp_path / "walk.npy"
-    res = _ok(["generate", "a person walks forward", "--model", model_dir, "--seconds", "1.2", "--seed", "3",
+    res = ok(["generate", "a person walks forward", "--model", model_dir, "--seconds", "1.2", "--seed", "3",
                "--out", out, *FAST])
     assert f"wrote {out}" in res.output and np.load(out).shape == (24, 22, 3)
-    _fails(["generate", "a person walks", "--model", model_dir, "--seconds", "1", "--out", out, *FAST],
+    fails(["generate", "a person walks", "--model", model_dir, "--seconds", "1", "--out", out, *FAST],
            FileExistsError, "--force")
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a person jumps#0.8\n\na person waves#1.0\n")
-    _ok(["generate", "--prompts", prompts, "--model", model_dir, "--out", tmp_path / "many.json", *FAST])
+    ok(["generate", "--prompts", prompts, "--model", model_dir, "--out", tmp_path / "many.json", *FAST])
     assert (tmp_path / "many_000.json").is_file() and (tmp_path / "many_001.json").is_file()
     src = tmp_path / "src.npy"
     np.save(src, synthetic_joints(frames=40, dtype=torch.float32).numpy())
-    res = _ok(["edit", src, "a person jumps", "--keep", "0.6:1.4", "--model", model_dir,
+    res = ok(["edit", src, "a person jumps", "--keep", "0.6:1.4", "--model", model_dir,
                "--out", tmp_path / "edit.npy", "--seed", "0", *FAST])
     assert np.load(tmp_path / "edit.npy").shape == (40, 22, 3) and "inpaint" in res.output
 
 
 def test_cli_errors(model_dir, tmp_path):
     out = tmp_path / "x.npy"
-    _fails(["generate", "--model", model_dir, "--out", out], UserError, "no prompt")
-    _fails(["generate", "walk", "--model", model_dir, "--seconds", "0.05", "--out", out], ValueError,
+    fails(["generate", "--model", model_dir, "--out", out], UserError, "no prompt")
+    fails(["generate", "walk", "--model", model_dir, "--seconds", "0.05", "--out", out], ValueError,
            "out of range")
-    _fails(["generate", "walk", "--model", tmp_path, "--out", out], FileNotFoundError, "pipeline.json")
-    _fails(["generate", "walk", "--model", model_dir, "--out", out, "--recognizer-scale", "1"], UserError,
+    fails(["generate", "walk", "--model", tmp_path, "--out", out], FileNotFoundError, "pipeline.json")
+    fails(["generate", "walk", "--model", model_dir, "--out", out, "--recognizer-scale", "1"], UserError,
            "recognizer")
     src = tmp_path / "src.npy"
     np.save(src, synthetic_joints(frames=40, dtype=torch.float32).numpy())
-    _fails(["edit", src, "jump", "--keep", "1.0", "--model", model_dir, "--out", out], UserError, "START:END")
-    _fails(["edit", src, "jump", "--keep", "0.5:1", "--mode", "paint", "--model", model_dir, "--out", out],
+    fails(["edit", src, "jump", "--keep", "1.0", "--model", model_dir, "--out", out], UserError, "START:END")
+    fails(["edit", src, "jump", "--keep", "0.5:1", "--mode", "paint", "--model", model_dir, "--out", out],
            ValueError, "unknown edit mode")
-    _fails(["train", "coamd", tmp_path / "none", tmp_path / "run", "--autoencoder", model_dir,
+    fails(["train", "coamd", tmp_path / "none", tmp_path / "run", "--autoencoder", model_dir,
             "--preset", "xl"], ValueError, "unknown CoAMD preset")
