@@ -38,6 +38,9 @@ PRESETS: dict[str, dict] = {
                  cond_tokens=4, dropout=0.0),
     "small": dict(latent_dim=128, vae_layers=5, vae_heads=4, vae_ff=512, width=128, layers=5, heads=4, ff=512,
                   cond_tokens=8, dropout=0.1),
+    # CPU-trainable (a 2-core CPU reaches a usable VAE in about half an hour); used for the CPU ablation
+    "compact": dict(latent_dim=64, vae_layers=3, vae_heads=4, vae_ff=256, width=128, layers=5, heads=4, ff=256,
+                    cond_tokens=8, dropout=0.1),
     "base": dict(),  # MLD: latent 1 x 256, 9-layer VAE and denoiser, width 256, 4 heads, ff 1024
 }
 
