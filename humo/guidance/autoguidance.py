@@ -15,6 +15,9 @@ from humo.guidance.base import PredictionGuidance
 
 
 class DegradeMode(str, Enum):
+    """How the weak pass degrades the condition: ``dropout`` (inverted dropout with probability
+    ``strength``) or ``noise`` (additive Gaussian noise of std ``strength``)."""
+
     DROPOUT = "dropout"
     NOISE = "noise"
 

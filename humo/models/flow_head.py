@@ -27,6 +27,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN modulation ``x * (1 + scale) + shift``; ``x (..., width)``, ``shift`` / ``scale`` broadcastable to it."""
     return x * (1 + scale) + shift
 
 
