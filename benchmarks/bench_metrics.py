@@ -86,7 +86,7 @@ def draws(seed: int, n: int, k: int | None = None) -> tuple[np.ndarray, ...]:
     return torch.randperm(n, generator=g)[:k].numpy(), torch.randperm(n, generator=g)[:k].numpy()
 
 
-def retrieval(r: M.Retrieval) -> torch.Tensor:
+def retrieval(r: M.RetrievalMetrics) -> torch.Tensor:
     return torch.cat([r.r_precision, r.matching_score.view(1)])
 
 

@@ -3,7 +3,7 @@
 
 from humo.metrics.accumulator import METRIC_NAMES, MotionMetrics
 from humo.metrics.functional import (
-    Retrieval,
+    RetrievalMetrics,
     activation_statistics,
     clip_score,
     diversity,
@@ -31,7 +31,7 @@ __all__ = [
     "GenerateFn",
     "MotionEvaluator",
     "MotionMetrics",
-    "Retrieval",
+    "RetrievalMetrics",
     "activation_statistics",
     "clip_score",
     "diversity",

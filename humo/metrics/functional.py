@@ -99,7 +99,7 @@ def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle) -> to
 
 
 @dataclass
-class Retrieval:
+class RetrievalMetrics:
     """``r_precision (top_k,)`` and ``matching_score`` (0-d), both float64, from the same batches."""
 
     r_precision: torch.Tensor
@@ -107,7 +107,7 @@ class Retrieval:
 
 
 def retrieval_metrics(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
-                      generator: torch.Generator | None = None, shuffle: bool = True) -> Retrieval:
+                      generator: torch.Generator | None = None, shuffle: bool = True) -> RetrievalMetrics:
     """R-precision top-1..top-k and MM-Dist of the T2M protocol from one set of batches.
 
     The pairs are (shuffled and) cut into batches of ``batch_size`` (the last partial batch is
@@ -131,7 +131,7 @@ def retrieval_metrics(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32
     ranked = dist.argsort(dim=-1, stable=True)[..., :top_k]  # (n_batches, B, top_k) motion indices
     truth = torch.arange(batch_size, device=dist.device).view(1, -1, 1)
     hits = (ranked == truth).cumsum(-1) > 0  # cumulative: found within the first k ranks
-    return Retrieval(hits.sum(dim=(0, 1)).to(torch.float64) / used,
+    return RetrievalMetrics(hits.sum(dim=(0, 1)).to(torch.float64) / used,
                      dist.diagonal(dim1=-2, dim2=-1).sum() / used)
 
 
