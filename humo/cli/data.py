@@ -38,3 +38,21 @@ def build(
     typer.echo(f"wrote {out}: {c['clips']} clips -> {c['segments']} segments, {c['hours']:.2f} h "
                f"(train {c['train_segments']} / val {c['val_segments']} / test {c['test_segments']}), "
                f"{c['skipped']} skipped, {meta['build_seconds']:.0f} s")
+
+
+@data_app.command("merge")
+def merge(
+    inputs: list[Path] = typer.Argument(..., help="Two or more corpus folders (read only)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Merged corpus folder (must be empty or absent unless --force)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty --out."),
+) -> None:
+    """Merge corpora into one (splits, captions and labels kept; Mean/Std recomputed over all train frames).
+
+    Example: humo data merge corpora/bandai-namco corpora/cmu --out corpora/bandai-namco+cmu
+    """
+    from humo.data.merge import merge_corpora
+
+    meta = merge_corpora(inputs, out, overwrite=force)
+    c = meta["counts"]
+    typer.echo(f"wrote {out}: {c['segments']} segments, {c['hours']:.2f} h (train {c['train_segments']} / val "
+               f"{c['val_segments']} / test {c['test_segments']}) from {len(inputs)} corpora")

@@ -37,7 +37,9 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +140,8 @@ def _captions(clip: SourceClip, split: str, seed: int) -> list[str]:
     return [caption_line(t) for t in texts]
 
 
-def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
+def check_paths(src: Path, out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that overlaps ``src``, is a file, or is a non-empty folder (unless ``overwrite``)."""
     s, o = src.resolve(), out.resolve()
     if o == s or s in o.parents or o in s.parents:
         raise ValueError(f"output {out} overlaps the source folder {src}; corpora never go into sources")
@@ -169,26 +172,36 @@ def build_corpus(kind: str, src: str | Path, out: str | Path, *, workers: int = 
     if not 2 <= min_len <= max_len:
         raise ValueError(f"need 2 <= min_len <= max_len, got {min_len}, {max_len}")
     src, out = Path(src), Path(out)
-    _check_paths(src, out, overwrite)
+    check_paths(src, out, overwrite)
     start = time.perf_counter()
     clips, skipped = SOURCES[kind](src)
     clips = sorted(clips, key=lambda c: c.id)[:limit]
     splits = assign_splits(clips, seed)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for sub in ("new_joints", "new_joint_vecs", "texts"):
-        (tmp / sub).mkdir(parents=True)
-    tasks = [{"path": str(c.path), "id": c.id, "preset": c.preset, "fps": 20.0, "min_len": min_len,
-              "max_len": max_len, "out": str(tmp), "caption_lines": _captions(c, splits[c.take], seed)}
-             for c in clips]
-    try:
+    with staged_corpus(out) as tmp:
+        tasks = [{"path": str(c.path), "id": c.id, "preset": c.preset, "fps": 20.0, "min_len": min_len,
+                  "max_len": max_len, "out": str(tmp), "caption_lines": _captions(c, splits[c.take], seed)}
+                 for c in clips]
         results = _run(tasks, workers, progress, kind)
         settings = {"seed": seed, "workers": workers, "min_len": min_len, "max_len": max_len, "limit": limit}
         meta = _finish(tmp, kind, src, clips, splits, results, skipped, settings)
         meta["build_seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+@contextmanager
+def staged_corpus(out: Path) -> Iterator[Path]:
+    """Assemble a corpus in a fresh hidden sibling of ``out`` (with ``new_joints``, ``new_joint_vecs``,
+    ``texts``), then move it into place by renames; an old ``out`` is replaced only once the new one is
+    whole, and on any error the sibling is removed and ``out`` is left as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for sub in ("new_joints", "new_joint_vecs", "texts"):
+            (tmp / sub).mkdir(parents=True)
+        yield tmp
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             os.rename(out, old)
@@ -199,7 +212,6 @@ def build_corpus(kind: str, src: str | Path, out: str | Path, *, workers: int = 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return meta
 
 
 def _run(tasks: list[dict], workers: int, progress: bool, kind: str) -> list[dict]:
@@ -223,12 +235,31 @@ def _run(tasks: list[dict], workers: int, progress: bool, kind: str) -> list[dic
     return results
 
 
-def _finish(tmp: Path, kind: str, src: Path, clips: list[SourceClip], splits: dict[str, str],
-            results: list[dict], skipped: list[dict], settings: dict) -> dict:
+def write_index(folder: Path, ids: dict[str, list[str]], labels: dict[str, dict],
+                train_moments: tuple[torch.Tensor, torch.Tensor, int], name: str) -> None:
+    """Write a corpus's split lists, ``all.txt``, ``labels.json`` and ``Mean.npy``/``Std.npy``.
+
+    ``train_moments``: ``(sum (263,), sum of squares (263,), rows)`` of the train features (float64); the
+    std is the reference's block-averaged one (:func:`humo.representations.humanml3d.block_std`).
+    """
     from humo.data.stats import save_normalizer
     from humo.representations.humanml3d import block_std
     from humo.representations.normalizer import Normalizer
 
+    total, total_sq, rows = train_moments
+    if rows < 2:
+        raise ValueError(f"{name}: the train split has {rows} feature rows; cannot compute Mean/Std")
+    mean = total / rows
+    std = (total_sq / rows - mean**2).clamp(min=0).sqrt()
+    save_normalizer(Normalizer(mean.float(), block_std(std).float()), folder)
+    for s in SPLITS:
+        (folder / f"{s}.txt").write_text("".join(f"{i}\n" for i in sorted(ids[s])))
+    (folder / "all.txt").write_text("".join(f"{i}\n" for i in sorted(set().union(*ids.values()))))
+    (folder / "labels.json").write_text(json.dumps(dict(sorted(labels.items())), indent=1) + "\n")
+
+
+def _finish(tmp: Path, kind: str, src: Path, clips: list[SourceClip], splits: dict[str, str],
+            results: list[dict], skipped: list[dict], settings: dict) -> dict:
     by_id = {c.id: c for c in clips}
     ids: dict[str, list[str]] = {s: [] for s in SPLITS}
     labels, frames, lr, drift = {}, {s: 0 for s in SPLITS}, [], []
@@ -253,15 +284,7 @@ def _finish(tmp: Path, kind: str, src: Path, clips: list[SourceClip], splits: di
             total += torch.from_numpy(r["sum"])
             total_sq += torch.from_numpy(r["sumsq"])
             rows += r["rows"]
-    if rows < 2:
-        raise ValueError(f"{src}: the train split has {rows} feature rows; cannot compute Mean/Std")
-    mean = total / rows
-    std = (total_sq / rows - mean**2).clamp(min=0).sqrt()
-    save_normalizer(Normalizer(mean.float(), block_std(std).float()), tmp)
-    for s in SPLITS:
-        (tmp / f"{s}.txt").write_text("".join(f"{i}\n" for i in sorted(ids[s])))
-    (tmp / "all.txt").write_text("".join(f"{i}\n" for i in sorted(labels)))
-    (tmp / "labels.json").write_text(json.dumps(dict(sorted(labels.items())), indent=1) + "\n")
+    write_index(tmp, ids, labels, (total, total_sq, rows), str(src))
     n_frames = sum(frames.values())
     takes = {s: len({labels[i]["take"] for i in ids[s]}) for s in SPLITS}
     return {
