@@ -74,7 +74,20 @@ def _register() -> None:
         represent,
     )
 
+    # `--help` lists commands in this order whatever imported a command module first (tests, plugins)
+    for typer_app, order in ((app, _ORDER), (train_app, _TRAIN_ORDER), (data_app, _DATA_ORDER)):
+        typer_app.registered_commands.sort(key=lambda c: _rank(order, c))
     _registered = True
+
+
+_ORDER = ("generate", "edit", "evaluate", "recognize", "retrieve", "render", "export", "represent")
+_TRAIN_ORDER = ("autoencoder", "coamd", "recognizer", "evaluator", "motionduet")
+_DATA_ORDER = ("build", "merge")
+
+
+def _rank(order: tuple[str, ...], info) -> int:
+    name = info.name or info.callback.__name__.removesuffix("_command").replace("_", "-")
+    return order.index(name) if name in order else len(order)
 
 
 def get_app() -> typer.Typer:
