@@ -8,13 +8,14 @@ Training (one shared VAE, then one latent denoiser per condition, all from the s
 
 Sampling (DDIM ``--ddim-steps``): ``cfg`` (classifier-free guidance ``--cfg``, 7.5 = MLD),
 ``ag_dropout`` (auto-guidance, 5 % dropout of the fused condition, w = 1.25) and ``ag_noise``
-(auto-guidance, Gaussian noise of std ``--ag-noise`` on the fused condition, w = 1.25). Video models are
+(auto-guidance, Gaussian noise of std ``--ag-noise`` on the fused condition, w = 1.25); ``none`` (the
+conditional prediction alone) on request with ``--guidance``. Video models are
 evaluated in text-only mode (V = 0) and with a reference video: the rendered stick-figure clip of a test
 segment carrying the same caption (for captions shared by several segments, the first one).
 
 Each row is :func:`humo.metrics.protocol.evaluate` against the test split with a contrastive evaluator
 (``--evaluator`` folder, else one is trained here for ``--evaluator-steps``). Writes ``OUT/ablation.json``
-and ``OUT/ablation.md``.
+and ``OUT/ablation.md``; ``--eval-only`` trains nothing and adds rows (e.g. ``--guidance none``) to them.
 
     python scripts/motionduet_ablation.py corpora/bandai-namco runs/md-ablation --preset small \
         --vae-steps 3000 --steps 3000 --device cuda --replications 5
@@ -88,9 +89,11 @@ def all_captions(corpus: Path) -> list[str]:
 
 
 def guidances(cfg: float, ag_noise: float) -> dict:
-    return {"cfg": ClassifierFreeGuidance(cfg),
-            "ag_dropout": AutoGuidance(mode="dropout", strength=0.05, scale=1.25),
-            "ag_noise": AutoGuidance(mode="noise", strength=ag_noise, scale=1.25)}
+    """Sampling settings by name: a list of guidance objects each (``none``: the conditional prediction)."""
+    return {"cfg": [ClassifierFreeGuidance(cfg)],
+            "ag_dropout": [AutoGuidance(mode="dropout", strength=0.05, scale=1.25)],
+            "ag_noise": [AutoGuidance(mode="noise", strength=ag_noise, scale=1.25)],
+            "none": []}
 
 
 def reference_videos(dataset, encoder, device) -> dict[str, torch.Tensor]:
@@ -126,13 +129,22 @@ def run(args) -> dict:
                   seed=args.seed, text_encoder=text, cache_dir=out / "cache", max_items=args.max_items,
                   progress=args.progress, checkpoint_every=max(args.steps, args.vae_steps),
                   log_every=max(1, args.steps // 10))
-    t0 = time.perf_counter()
-    vae = train_motionduet(corpus, out / "shared_vae", stage="vae", steps=args.vae_steps, use_video=False,
-                           dash_lambda=0.0, **common)
-    timing["vae"] = time.perf_counter() - t0
-    report: dict = {"settings": vars(args), "vae": vae.metrics.get("vae", {}), "train": {}, "rows": {}}
-    models = {}
-    for name in args.variants:
+    if args.eval_only:  # add rows to an earlier run's report, with its trained models
+        report = json.loads((out / "ablation.json").read_text())
+        report.setdefault("eval_only_runs", []).append(vars(args))
+        timing = {**report.pop("timing"), **timing}
+        models = {name: out / name / "final" for name in args.variants}
+        missing = [str(f) for f in models.values() if not f.is_dir()]
+        if missing:
+            raise FileNotFoundError(f"--eval-only needs the trained models: {', '.join(missing)} not found")
+    else:
+        t0 = time.perf_counter()
+        vae = train_motionduet(corpus, out / "shared_vae", stage="vae", steps=args.vae_steps, use_video=False,
+                               dash_lambda=0.0, **common)
+        timing["vae"] = time.perf_counter() - t0
+        report = {"settings": vars(args), "vae": vae.metrics.get("vae", {}), "train": {}, "rows": {}}
+        models = {}
+    for name in [] if args.eval_only else args.variants:
         spec = VARIANTS[name]
         t0 = time.perf_counter()
         dash = args.dash_lambda if spec["dash"] else 0.0
@@ -171,7 +183,8 @@ def run(args) -> dict:
         pipe = MotionDuetPipeline.from_pretrained(folder, text_encoder=text).to(dev)
         modes = ["text", "video"] if pipe.model.video_dim else ["text"]
         for mode in modes:
-            for gname, guide in guidances(args.cfg, args.ag_noise).items():
+            for gname in args.guidance:
+                guide = guidances(args.cfg, args.ag_noise)[gname]
                 counter = [0]
 
                 def generate_fn(texts, lengths, pipe=pipe, mode=mode, guide=guide, counter=counter):
@@ -179,7 +192,7 @@ def run(args) -> dict:
                     counter[0] += len(texts)
                     video = [videos[t] for t in texts] if mode == "video" else None
                     return pipe.generate_features(texts, lengths, video=video, seeds=seeds,
-                                                  steps=args.ddim_steps, guidance=[guide], batch_size=256)
+                                                  steps=args.ddim_steps, guidance=guide, batch_size=256)
 
                 t0 = time.perf_counter()
                 res = evaluate(generate_fn, test, evaluator, **eval_kw)
@@ -220,6 +233,10 @@ def main(argv=None) -> dict:
     p.add_argument("--evaluator-preset", default="small")
     p.add_argument("--cfg", type=float, default=7.5)
     p.add_argument("--ag-noise", type=float, default=0.1)
+    p.add_argument("--guidance", nargs="+", default=["cfg", "ag_dropout", "ag_noise"],
+                   choices=list(guidances(1.0, 0.1)), help="sampling settings to evaluate")
+    p.add_argument("--eval-only", action="store_true",
+                   help="train nothing: evaluate OUT's trained variants and add the rows to OUT/ablation.json")
     p.add_argument("--ddim-steps", type=int, default=50)
     p.add_argument("--replications", type=int, default=5)
     p.add_argument("--mm-prompts", type=int, default=32)

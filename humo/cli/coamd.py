@@ -101,7 +101,7 @@ def _outputs(out: Path, n: int, force: bool) -> list[Path]:
 def generate_command(
     text: list[str] = typer.Argument(None, help="One or more prompts (or use --prompts)."),
     model: Path | None = typer.Option(None, "--model", help="Pipeline folder, run folder or hub id "
-                                      "(default: the bundled Bandai Namco model)."),
+                                      "(default: the bundled Bandai Namco + CMU model)."),
     out: Path = typer.Option(Path("motion.mp4"), "--out", "-o", help="Output file; the suffix picks the "
                              "format (.npy .json .bvh .mp4 .gif .png); several motions get _000, _001, ...; "
                              "a picture or video also gets the joints beside it as .npy"),
@@ -170,7 +170,7 @@ def edit_command(
                              "prefix (keep up to END), suffix (keep from START)."),
     keep: str = typer.Option(..., "--keep", help="START:END in seconds, e.g. 1.0:2.5, :2 or 1.5:."),
     model: Path | None = typer.Option(None, "--model", help="Pipeline folder, run folder or hub id "
-                                      "(default: the bundled Bandai Namco model)."),
+                                      "(default: the bundled Bandai Namco + CMU model)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file; the suffix picks the format."),
     seed: int | None = typer.Option(None, help="Random seed."),
     cfg: float = typer.Option(4.5, "--cfg", help="Classifier-free guidance scale (1 = off)."),

@@ -40,7 +40,7 @@ def _describe(guidance) -> list[str]:
     return [repr(g) for g in ([pred] if pred is not None else []) + hooks]
 
 
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-bandai-small"
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-bandai-cmu-small"
 
 
 class CoAMDPipeline(CoAMDEditMixin):
@@ -302,7 +302,7 @@ class CoAMDPipeline(CoAMDEditMixin):
                         autoencoder_cls=None) -> CoAMDPipeline:
         """Load a folder written by :meth:`save_pretrained`, a training run folder (its ``final/``) or a
         Hugging Face Hub repo id; with no argument, the model bundled with humo (see its model card,
-        ``humo/assets/coamd-bandai-small/README.md``: trained on Bandai Namco, CC BY-NC 4.0)."""
+        ``humo/assets/coamd-bandai-cmu-small/README.md``: trained on Bandai Namco + CMU, CC BY-NC 4.0)."""
         import importlib
 
         from humo.models.coamd import CoAMD

@@ -5,8 +5,8 @@ An example is a fenced ``python`` or ``bash`` block. An HTML comment on the line
 * ``<!-- example: slow -->``: runs only with ``-m slow`` (minutes of CPU), in its own empty folder;
 * ``<!-- example: needs PATH ... -->``: paths (relative to the repository root, ``../shared/...`` too) the
   block reads; they are linked into its folder, and the test skips, naming them, where they are absent;
-* ``<!-- example: not run: REASON -->``: never run (only for blocks that cannot run anywhere, e.g. a
-  multi-GPU launch); the reason is shown.
+* ``<!-- example: not run: REASON -->``: never run by the tests (a multi-GPU launch, a job of an hour
+  or more whose output the page shows); the reason is in the page. Its ``humo`` lines are still parsed.
 
 The blocks of one file that are neither slow nor ``not run`` run in order in one folder and one Python
 namespace, as a reader would type them. In ``bash`` blocks, ``pip install`` (the environment the tests
