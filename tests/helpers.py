@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import torch
 
@@ -40,3 +41,25 @@ def synthetic_joints(frames: int = 40, seed: int = 0, batch: tuple[int, ...] = (
     out = torch.stack(joints, dim=-2)
     r = axis_rotation("Y", yaw)[..., None, :, :]  # turn the body with its heading
     return ((r @ (out - root[..., None, :])[..., None]).squeeze(-1)) + root[..., None, :]
+
+
+class FakeTextEncoder:
+    """The ``TextEncoder`` interface (``name``, ``dim``, ``encode``) without a network: a seeded Gaussian
+    vector per caption (``words=False``) or the sum of seeded vectors per word (``words=True``, so captions
+    sharing words are similar). ``seen`` records every text encoded."""
+
+    def __init__(self, dim: int = 16, name: str = "fake", words: bool = False):
+        self.dim, self.name, self.words = dim, name, words
+        self.seen: list[str] = []
+
+    def _vector(self, key: str) -> torch.Tensor:
+        return torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(key.encode())))
+
+    def encode(self, texts, batch_size: int = 256) -> torch.Tensor:
+        """``(len(texts), dim)`` float32 embeddings of a string or a list of strings."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        self.seen += texts
+        if not self.words:
+            return torch.stack([self._vector(t) for t in texts])
+        return torch.stack([sum((self._vector(w) for w in t.lower().split()), torch.zeros(self.dim))
+                            for t in texts])

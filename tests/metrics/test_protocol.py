@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import zlib
 
 import pytest
 import torch
@@ -198,13 +197,7 @@ def test_bad_dataset_items_raise():
 
 def test_protocol_with_the_real_evaluator_classes():
     from humo.models.evaluators import ContrastiveEvaluator, T2MEvaluator
-
-    class FakeEncoder:
-        dim = 16
-
-        def encode(self, texts):
-            gens = [torch.Generator().manual_seed(zlib.crc32(t.encode())) for t in texts]
-            return torch.stack([torch.randn(16, generator=g) for g in gens])
+    from tests.helpers import FakeTextEncoder as FakeEncoder
 
     torch.manual_seed(0)
     ds = ToyDataset(n=24, tokens=True)

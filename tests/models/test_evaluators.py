@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import zlib
 
 import numpy as np
 import pytest
@@ -14,21 +13,12 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from humo.models.evaluators import POS_ENUMERATOR, ContrastiveEvaluator, T2MEvaluator, load_glove
+from tests.helpers import FakeTextEncoder
 
 TINY_T2M = dict(dim_movement_enc_hidden=16, dim_movement_latent=12, dim_text_hidden=10, dim_motion_hidden=14,
                 dim_coemb_hidden=8, dim_word=6)
 TINY_CLIP = dict(text_dim=16, latent_dim=16, ff_size=32, num_layers=2, num_heads=2, embed_dim=8, dropout=0.0)
 WORDS = ["sos", "eos", "unk", "a", "man", "walk", "forward", "left", "kick", "slowly"]
-
-
-class FakeEncoder:
-    """Deterministic stand-in for TextEncoder: a seeded vector per caption."""
-
-    dim = 16
-
-    def encode(self, texts):
-        gens = [torch.Generator().manual_seed(zlib.crc32(t.encode())) for t in texts]
-        return torch.stack([torch.randn(self.dim, generator=g) for g in gens])
 
 
 # ---- an independent copy of the reference modules (networks/modules.py) and wrapper ----
@@ -209,14 +199,14 @@ def test_glove_pickles_are_read_without_running_code(tmp_path, official_files, c
 # ---- contrastive evaluator ----
 def make_clip(**kw):
     torch.manual_seed(0)
-    return ContrastiveEvaluator(**{**TINY_CLIP, **kw}).attach_text_encoder(FakeEncoder())
+    return ContrastiveEvaluator(**{**TINY_CLIP, **kw}).attach_text_encoder(FakeTextEncoder())
 
 
 def test_contrastive_forward_loss_and_shapes():
     model = make_clip()
     assert float(model.logit_scale.detach()) == pytest.approx(math.log(1 / 0.07))
     x, n = torch.randn(4, 30, 263), torch.tensor([30, 12, 20, 5])
-    out = model(x, n, FakeEncoder().encode(["a", "b", "c", "d"]))
+    out = model(x, n, FakeTextEncoder().encode(["a", "b", "c", "d"]))
     assert out.logits.shape == (4, 4) and out.text_emb.shape == out.motion_emb.shape == (4, 8)
     assert torch.allclose(out.motion_emb.norm(dim=-1), torch.ones(4))
     out.loss.backward()
@@ -246,7 +236,7 @@ def test_contrastive_save_load_round_trip_excludes_the_text_encoder(tmp_path):
     model.set_normalization(torch.randn(263), torch.rand(263) + 0.5)
     assert not any("text_encoder" in k for k in model.state_dict())
     model.save_pretrained(tmp_path)
-    again = ContrastiveEvaluator.from_pretrained(tmp_path).attach_text_encoder(FakeEncoder())
+    again = ContrastiveEvaluator.from_pretrained(tmp_path).attach_text_encoder(FakeTextEncoder())
     for k, v in model.state_dict().items():
         assert torch.equal(v, again.state_dict()[k]), k
     x, n = torch.randn(2, 20, 263), torch.tensor([20, 9])

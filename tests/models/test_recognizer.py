@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
+from functools import partial
 
 import pytest
 import torch
@@ -15,25 +15,13 @@ from humo.models.recognizer import (
     linear_probe,
     multi_positive_info_nce,
 )
-from tests.helpers import synthetic_joints
+from tests.helpers import FakeTextEncoder, synthetic_joints
 
 TINY = dict(width=16, stream_layers=1, fusion_layers=1, heads=2, ff_mult=2, patch=2, embed_dim=24,
             text_dim=12)
 
 
-class FakeEncoder:
-    """Bag of seeded random word vectors: the TextEncoder interface without loading a network."""
-
-    name, dim = "fake", 12
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        rows = []
-        for t in texts:
-            v = torch.zeros(self.dim)
-            for w in t.lower().split():
-                v += torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(w.encode())))
-            rows.append(v)
-        return torch.stack(rows)
+FakeEncoder = partial(FakeTextEncoder, 12, words=True)
 
 
 def _model(seed: int = 0, **kw) -> ActionRecognizer:

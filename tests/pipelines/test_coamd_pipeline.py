@@ -3,7 +3,6 @@ and a tiny end-to-end run (synthetic corpus -> train -> save -> reload -> genera
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -16,21 +15,10 @@ from humo.models.coamd import CoAMD
 from humo.models.recognizer import RECOGNIZER_PRESETS, ActionRecognizer
 from humo.motion import Motion
 from humo.pipelines.coamd import CoAMDPipeline, keep_mask
-from tests.helpers import synthetic_joints
+from tests.helpers import FakeTextEncoder, synthetic_joints
 
 TEXT_DIM = 16
 FAST = dict(steps=6, flow_steps=4)
-
-
-class FakeTextEncoder:
-    """Deterministic stand-in for MiniLM: a seeded Gaussian vector per caption."""
-
-    name, dim = "fake", TEXT_DIM
-
-    def encode(self, texts, batch_size: int = 256):
-        texts = [texts] if isinstance(texts, str) else texts
-        seeds = [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in texts]
-        return torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
 
 def perturbed(model, scale: float = 0.05, seed: int = 0):

@@ -3,8 +3,6 @@ tiny end-to-end run (synthetic corpus -> train both stages -> resume -> reload -
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 import torch
@@ -14,7 +12,7 @@ from humo.models.motionduet import MotionDuet, load_video_encoder
 from humo.motion import Motion
 from humo.pipelines.motionduet import MotionDuetPipeline
 from humo.representations.humanml3d import joints_to_features
-from tests.helpers import synthetic_joints
+from tests.helpers import FakeTextEncoder, synthetic_joints
 
 TEXT_DIM = 16
 
@@ -26,17 +24,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class FakeTextEncoder:
-    """Deterministic stand-in for MiniLM: a seeded Gaussian vector per caption."""
-
-    name, dim = "fake", TEXT_DIM
-
-    def encode(self, texts, batch_size: int = 256):
-        texts = [texts] if isinstance(texts, str) else texts
-        seeds = [int(hashlib.sha256(t.encode()).hexdigest()[:8], 16) for t in texts]
-        return torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
 
 def make_pipeline(video: bool = True) -> MotionDuetPipeline:

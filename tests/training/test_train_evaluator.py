@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 import torch
@@ -11,20 +9,9 @@ import torch
 from humo.models.evaluators import ContrastiveEvaluator
 from humo.training.collate import collate_motion_text
 from humo.training.evaluator import dataset_stats, train_evaluator
+from tests.helpers import FakeTextEncoder
 
 MODEL = dict(latent_dim=16, ff_size=32, num_layers=1, num_heads=2, embed_dim=8, dropout=0.1)
-
-
-class FakeEncoder:
-    dim = 16
-
-    def __init__(self):
-        self.seen: list[str] = []
-
-    def encode(self, texts):
-        self.seen += texts
-        return torch.stack([torch.randn(16, generator=torch.Generator().manual_seed(zlib.crc32(t.encode())))
-                            for t in texts])
 
 
 class Synthetic:
@@ -43,7 +30,7 @@ class Synthetic:
 
 def train(out, steps, **kw):
     kw = {"batch_size": 8, "lr": 1e-3, "device": "cpu", "seed": 3, "model_kwargs": MODEL, "preset": "tiny",
-          "save_every": 2, "progress": False, "text_encoder": FakeEncoder(), **kw}
+          "save_every": 2, "progress": False, "text_encoder": FakeTextEncoder(), **kw}
     return train_evaluator(Synthetic(), out, steps, **kw)
 
 
@@ -63,7 +50,7 @@ def test_train_save_resume_reload(tmp_path):
 
 
 def test_text_embeddings_are_cached_per_caption(tmp_path):
-    encoder = FakeEncoder()
+    encoder = FakeTextEncoder()
     train(tmp_path, 6, text_encoder=encoder, save_every=100)
     assert sorted(encoder.seen) == [f"caption {i}" for i in range(6)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import zlib
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from humo.models.recognizer import ActionRecognizer
 from humo.representations.humanml3d import joints_to_features
 from humo.training import recognizer as training
 from humo.training.recognizer import class_prompts, evaluate_recognizer, parse_streams, train_recognizer
-from tests.helpers import synthetic_joints
+from tests.helpers import FakeTextEncoder, synthetic_joints
 
 ACTIONS = {"walk": "a person walks forward", "wave-left-hand": "someone waves the left hand",
            "jump": "a man jumps up"}
@@ -22,23 +22,7 @@ FAST = dict(preset="tiny", batch_size=6, device="cpu", seed=0, checkpoint_every=
             progress=False)
 
 
-class FakeEncoder:
-    """Bag of seeded random word vectors with the TextEncoder interface (``name``, ``dim``, ``encode``)."""
-
-    dim = 16
-
-    def __init__(self, name: str = "fake"):
-        self.name = name
-
-    def encode(self, texts, batch_size: int = 256) -> torch.Tensor:
-        texts = [texts] if isinstance(texts, str) else texts
-        rows = []
-        for t in texts:
-            v = torch.zeros(self.dim)
-            for w in t.lower().split():
-                v += torch.randn(self.dim, generator=torch.Generator().manual_seed(zlib.crc32(w.encode())))
-            rows.append(v)
-        return torch.stack(rows)
+FakeEncoder = partial(FakeTextEncoder, 16, words=True)
 
 
 def _clip(action: str, seed: int) -> np.ndarray:
