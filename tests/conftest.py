@@ -21,3 +21,10 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (set HUMO_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test starts on one torch thread, even after a command that took ``--threads``."""
+    torch.set_num_threads(1)
+    yield

@@ -27,15 +27,6 @@ from tests.helpers import synthetic_joints
 TEXT_DIM, VIDEO_DIM = 16, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run far faster on one thread (no OpenMP spin on a shared CPU); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(**kw) -> MotionDuet:
     torch.manual_seed(0)
     return MotionDuet.from_preset("tiny", text_dim=TEXT_DIM, video_dim=VIDEO_DIM, max_frames=48, **kw)

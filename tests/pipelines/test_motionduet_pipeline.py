@@ -17,15 +17,6 @@ from tests.helpers import FakeTextEncoder, synthetic_joints
 TEXT_DIM = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run far faster on one thread (no OpenMP spin on a shared CPU); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_pipeline(video: bool = True) -> MotionDuetPipeline:
     torch.manual_seed(0)
     enc = load_video_encoder("stick-tiny") if video else None
