@@ -1,0 +1,62 @@
+"""The bundled model's card: the same text as docs/models.md, the licence named, the size limit kept,
+and its generation table equal to the committed evaluation results it cites."""
+
+import json
+from pathlib import Path
+
+from humo.pipelines.coamd import BUNDLED_MODEL
+
+ROOT = Path(__file__).resolve().parents[2]
+CARD = BUNDLED_MODEL / "README.md"
+RESULTS = ROOT / "docs" / "results" / "coamd-bandai-namco.json"
+# card row label -> (results entry, row within it)
+ROWS = {
+    "real data": ("CoAMD, no guidance", "real"),
+    "no guidance": ("CoAMD, no guidance", "generated"),
+    "CFG 4.5": ("CoAMD + CFG 4.5", "generated"),
+    "CFG 4.5 + recognizer guidance (gamma 1)": ("CoAMD + CFG 4.5 + recognizer 1", "generated"),
+}
+
+
+def _card_table(text: str) -> dict[str, dict[str, str]]:
+    """The generation table of the card: ``{row label: {metric: cell}}``."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    start = next(i for i, ln in enumerate(lines) if "| R@1 |" in ln and "| CLIP |" in ln)
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    table = {}
+    for ln in lines[start + 2:]:
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        if cells[0] not in ROWS:
+            break
+        table[cells[0]] = dict(zip(header[1:], cells[1:], strict=True))
+    return table
+
+
+def test_card_is_docs_models_md():
+    assert CARD.read_text() == (ROOT / "docs" / "models.md").read_text()
+
+
+def test_card_names_data_and_licence():
+    text = CARD.read_text()
+    for needle in ("Bandai Namco", "CMU", "CC BY-NC 4.0", "MPJPE", "R@1", "FID"):
+        assert needle in text, needle
+
+
+def test_bundle_is_safetensors_and_small():
+    files = [p for p in BUNDLED_MODEL.rglob("*") if p.is_file()]
+    weights = [p for p in files if p.suffix in {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".pkl"}]
+    assert weights and all(p.suffix == ".safetensors" for p in weights)
+    assert sum(p.stat().st_size for p in files) <= 30 * 2**20
+
+
+def test_card_table_matches_committed_results():
+    results = json.loads(RESULTS.read_text())
+    table = _card_table(CARD.read_text())
+    assert set(table) == set(ROWS)
+    for label, (entry, row) in ROWS.items():
+        for metric, cell in table[label].items():
+            if cell == "-":
+                assert row == "real" and metric == "MultiModality"
+                continue
+            measured = results[entry][row][metric]["mean"]
+            assert cell == f"{measured:.3f}", (label, metric, cell, measured)
