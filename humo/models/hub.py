@@ -1,11 +1,13 @@
 """``save_pretrained`` / ``from_pretrained`` for every humo model (config.json + model.safetensors).
 
-Built on ``huggingface_hub.PyTorchModelHubMixin`` with three changes the field needs:
+Built on ``huggingface_hub.PyTorchModelHubMixin`` with four changes the field needs:
 
 * loading is **strict**: missing or unexpected keys raise with the key list (the mixin's default
   ``strict=False`` silently keeps random weights);
 * pickles are never read: a folder or repo without ``model.safetensors`` is an error;
-* a truncated or corrupt weight file raises a ``ValueError`` naming the file.
+* a truncated or corrupt weight file raises a ``ValueError`` naming the file;
+* a hub id that cannot be fetched (offline, unknown repo, malformed id) raises one ``FileNotFoundError``
+  naming the id, and a file path where a folder belongs a ``ValueError``, before any download.
 
 Frozen external parts (text encoders) are kept out of ``state_dict`` by the models themselves.
 """
@@ -27,6 +29,38 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo
     """Base class: subclasses take JSON-able constructor arguments only (they become config.json)."""
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, force_download: bool = False,
+                        token: str | bool | None = None, cache_dir: str | Path | None = None,
+                        local_files_only: bool = False, revision: str | None = None, **model_kwargs):
+        """Load a folder written by ``save_pretrained``, or a Hugging Face Hub id.
+
+        ``force_download``, ``token``, ``cache_dir``, ``local_files_only`` and ``revision`` apply to hub ids
+        (as in ``huggingface_hub``); ``model_kwargs`` go to ``_from_pretrained`` (``map_location``,
+        ``strict``).
+
+        Raises:
+            ValueError: the path is a file, or the checkpoint is corrupt or does not match the config.
+            FileNotFoundError: a folder lacks ``model.safetensors``, or a hub id cannot be fetched (offline,
+                unknown repo, malformed id); the message names the id and the hub's reason.
+        """
+        model_id = str(pretrained_model_name_or_path)
+        kwargs = dict(force_download=force_download, token=token, cache_dir=cache_dir,
+                      local_files_only=local_files_only, revision=revision, **model_kwargs)
+        if os.path.isdir(model_id):
+            return super().from_pretrained(model_id, **kwargs)
+        if os.path.exists(model_id):
+            raise ValueError(f"{model_id!r} is a file; from_pretrained takes a folder or a hub id")
+        from huggingface_hub.errors import HFValidationError
+
+        try:
+            return super().from_pretrained(model_id, **kwargs)
+        except (OSError, HFValidationError) as e:  # network errors, unknown repo, offline mode, bad id
+            raise FileNotFoundError(
+                f"could not get {model_id!r} from the Hugging Face Hub ({type(e).__name__}: {e}); "
+                "pass a local folder made by save_pretrained"
+            ) from e
+
+    @classmethod
     def _resolve_file(cls, model_id: str, filename: str, *, revision, cache_dir, force_download,
                       local_files_only, token) -> str:
         if os.path.isdir(model_id):
@@ -34,19 +68,10 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"{filename} not found in {model_id!r} (humo never reads pickles)")
             return path
-        if os.path.exists(model_id):
-            raise ValueError(f"{model_id!r} is a file; from_pretrained takes a folder or a hub id")
         from huggingface_hub import hf_hub_download
 
-        try:
-            return hf_hub_download(repo_id=model_id, filename=filename, revision=revision, cache_dir=cache_dir,
-                                   force_download=force_download, token=token,
-                                   local_files_only=local_files_only)
-        except Exception as e:  # network errors, unknown repo, offline mode
-            raise FileNotFoundError(
-                f"could not get {filename} of {model_id!r} from the Hugging Face Hub ({type(e).__name__}: {e}); "
-                "pass a local folder made by save_pretrained"
-            ) from e
+        return hf_hub_download(repo_id=model_id, filename=filename, revision=revision, cache_dir=cache_dir,
+                               force_download=force_download, token=token, local_files_only=local_files_only)
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision=None, cache_dir=None, force_download=False,

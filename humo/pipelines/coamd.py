@@ -319,8 +319,8 @@ class CoAMDPipeline(CoAMDEditMixin):
 
                 folder = Path(snapshot_download(str(folder_or_hub_id)))
             except Exception as e:  # offline, unknown repo
-                raise FileNotFoundError(f"could not download {folder_or_hub_id!r}: {type(e).__name__}: {e}"
-                                        ) from e
+                raise FileNotFoundError(f"could not download {str(folder_or_hub_id)!r} ({type(e).__name__}: {e}); "
+                                        "pass a local folder made by save_pretrained") from e
         if not (folder / "pipeline.json").is_file() and (folder / "final" / "pipeline.json").is_file():
             folder = folder / "final"  # a training run folder
         path = folder / "pipeline.json"
