@@ -61,7 +61,7 @@ def test_train_writes_final_model_log_and_metrics(corpus, tmp_path):
     out = tmp_path / "run"
     result = train_autoencoder(corpus, out, steps=4, val_every=2, checkpoint_every=2, seed=0, **FAST)
     model = MotionAutoencoder.from_pretrained(result.final_dir)
-    assert result.final_dir == out / "final" and (out / "checkpoint" / "trainer.pt").is_file()
+    assert result.final_dir == out / "final" and (out / "checkpoint" / "trainer.json").is_file()
     assert model.stream_std.ne(1).any() and model.latent_scale != 1  # fitted stats were saved
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in lines if "loss" in e] == [2, 4]
