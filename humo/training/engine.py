@@ -197,16 +197,25 @@ def _ema_avg(decay: float):
     return avg
 
 
+def process_state(device: str = "auto"):
+    """accelerate's :class:`~accelerate.PartialState` (process index, count, device, ``main_process_first``)
+    before :func:`fit`, e.g. to build a data cache on process 0 first; same settings as :func:`fit`."""
+    from accelerate import PartialState
+
+    dev = pick_device(device)
+    if dev.type == "cuda" and dev.index is not None and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        torch.cuda.set_device(dev)
+    return PartialState(cpu=dev.type == "cpu")
+
+
 def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_accum: int = 1,
                      find_unused_parameters: bool = False):
     """An :class:`accelerate.Accelerator` for ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
-    dev = pick_device(device)  # clear error when CUDA is asked for and absent
-    if dev.type == "cuda" and dev.index is not None and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        torch.cuda.set_device(dev)
-    return Accelerator(cpu=dev.type == "cpu", mixed_precision=mixed_precision,
+    cpu = process_state(device).device.type == "cpu"  # clear error when CUDA is asked for and absent
+    return Accelerator(cpu=cpu, mixed_precision=mixed_precision,
                        gradient_accumulation_steps=grad_accum, step_scheduler_with_optimizer=False,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)])
 
