@@ -28,7 +28,7 @@ import torch
 
 from humo.models.autoencoder import AE_PRESETS, MotionAutoencoder
 from humo.training.common import save_final, seed_everything
-from humo.training.engine import TrainConfig, fit, step_seed
+from humo.training.engine import DatasetSource, TrainConfig, fit, step_seed
 
 
 @dataclass
@@ -91,14 +91,6 @@ class WindowSampler:
                 raise
             raise ValueError(f"no {split} clip has {window} frames; lower --window") from None
         self.window, self.num_clips, self.skipped = window, len(self.dataset), self.dataset.dropped
-
-    def __len__(self) -> int:
-        return self.num_clips
-
-    def item(self, index: int, generator: torch.Generator) -> torch.Tensor:
-        """Window ``(window, 22, 3)`` of clip ``index``; crop and mirroring drawn from ``generator``."""
-        self.dataset.generator = generator
-        return self.dataset[index]["joints"]
 
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         self.dataset.generator = generator  # crops and mirroring draw from it too
@@ -216,7 +208,7 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                          device=device, seed=seed, resume=resume, checkpoint_every=checkpoint_every,
                          log_every=log_every, eval_every=val_every, stop_at=stop_at, num_workers=num_workers,
                          progress=progress, name=f"AE {preset}")
-    r = fit(model, sampler, torch.stack, _ae_loss, config, out_dir, evaluate=validate)
+    r = fit(model, DatasetSource(sampler.dataset, "joints"), torch.stack, _ae_loss, config, out_dir, evaluate=validate)
     if not r.finished:
         return TrainResult(final_dir=None, steps=r.step, seconds=r.seconds, history=r.history,
                            metrics={"resumed_from": r.start})

@@ -51,6 +51,7 @@ class TrainConfig:
     batch_size: int
     lr: float = 2e-4
     warmup: int | None = None  # default 5% of steps
+    schedule: str = "cosine"  # "cosine": linear warmup, then cosine to 10% of lr; "constant"
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.99)
     clip_grad: float | None = 1.0
@@ -71,13 +72,17 @@ class TrainConfig:
     name: str = "train"
 
     def check(self) -> None:
-        for key in ("steps", "batch_size", "grad_accum", "checkpoint_every", "log_every"):
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        for key in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.mixed_precision not in PRECISIONS:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.draw not in ("uniform", "epoch"):
             raise ValueError(f"draw must be 'uniform' or 'epoch', got {self.draw!r}")
         if self.num_workers < 0 or self.lr <= 0:
@@ -158,6 +163,24 @@ class KeyedDataset(torch.utils.data.Dataset):
         step, pos = key
         g = torch.Generator().manual_seed(step_seed(self.seed, step, pos))
         return self.source.item(self._index(step, pos, g), g)
+
+
+class DatasetSource:
+    """A source over a map-style dataset of dicts: ``item(i, g)`` sets the dataset's ``generator`` (where
+    e.g. :class:`humo.data.datasets.TextMotionDataset` draws crops, mirroring and captions) to ``g`` and
+    returns ``dataset[i]``, or ``dataset[i][key]`` with ``key``."""
+
+    def __init__(self, dataset, key: str | None = None):
+        self.dataset, self.key = dataset, key
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def item(self, index: int, generator: torch.Generator):
+        if hasattr(self.dataset, "generator"):
+            self.dataset.generator = generator
+        out = self.dataset[index]
+        return out if self.key is None else out[self.key]
 
 
 class _Objective(nn.Module):
@@ -285,7 +308,8 @@ def fit(model: nn.Module, source, collate: Callable, loss_fn: Callable, config: 
     params = [p for p in model.parameters() if p.requires_grad] if params is None else params
     optimizer = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
     warmup = max(1, c.steps // 20) if c.warmup is None else max(1, c.warmup)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, c.steps, 1.0, warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, (lambda s: lr_at(s, c.steps, 1.0, warmup)) if c.schedule == "cosine" else (lambda s: 1.0))
     net, optimizer, scheduler = acc.prepare(_Objective(model, loss_fn), optimizer, scheduler)
     ema = AveragedModel(model, avg_fn=_ema_avg(c.ema_decay), use_buffers=True) if c.ema_decay is not None \
         else None
