@@ -144,7 +144,7 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                       checkpoint_every: int = 500, log_every: int = 50, test_split: str | None = "test",
                       progress: bool = True, threads: int | None = None, stop_at: int | None = None,
                       mirror: bool = True, norm_windows: int = 2048, grad_accum: int = 1,
-                      mixed_precision: str = "no", num_workers: int = 0) -> TrainResult:
+                      mixed_precision: str | None = None, num_workers: int = 0) -> TrainResult:
     """Train a :class:`MotionAutoencoder` preset on random windows of a corpus' train split.
 
     Args:

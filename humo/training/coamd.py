@@ -63,7 +63,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
                 warmup: int | None = None, weight_decay: float = 0.0, checkpoint_every: int = 500,
                 log_every: int = 50, progress: bool = True, threads: int | None = None, text_encoder=None,
                 stop_at: int | None = None, max_minutes: float | None = None, grad_accum: int = 1,
-                mixed_precision: str = "no", num_workers: int = 0, **model_overrides) -> TrainResult:
+                mixed_precision: str | None = None, num_workers: int = 0, **model_overrides) -> TrainResult:
     """Train a :class:`CoAMD` preset on the latents of a frozen autoencoder.
 
     Args:

@@ -57,7 +57,7 @@ class TrainConfig:
     clip_grad: float | None = 1.0
     ema_decay: float | None = None  # None: no EMA
     grad_accum: int = 1
-    mixed_precision: str = "no"
+    mixed_precision: str | None = None  # "no", "fp16", "bf16"; None: accelerate's config / launcher
     device: str = "auto"
     seed: int = 0
     resume: bool = True
@@ -77,7 +77,7 @@ class TrainConfig:
         for key in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.mixed_precision not in PRECISIONS:
+        if self.mixed_precision is not None and self.mixed_precision not in PRECISIONS:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
@@ -231,7 +231,7 @@ def process_state(device: str = "auto"):
     return PartialState(cpu=dev.type == "cpu")
 
 
-def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_accum: int = 1,
+def make_accelerator(device: str = "auto", mixed_precision: str | None = None, grad_accum: int = 1,
                      find_unused_parameters: bool = False):
     """An :class:`accelerate.Accelerator` for ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
     from accelerate import Accelerator

@@ -61,7 +61,7 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
                     device: str = "auto", seed: int = 0, resume: bool = True, *, preset: str = "base",
                     model_kwargs: dict | None = None, text_encoder=None, mean=None, std=None,
                     weight_decay: float = 0.01, save_every: int = 1000, progress: bool = True,
-                    grad_accum: int = 1, mixed_precision: str = "no", num_workers: int = 0
+                    grad_accum: int = 1, mixed_precision: str | None = None, num_workers: int = 0
                     ) -> EvaluatorTrainResult:
     """Train a :class:`ContrastiveEvaluator` with AdamW and the symmetric InfoNCE loss.
 

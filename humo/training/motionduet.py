@@ -269,7 +269,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
                      cache_dir: str | Path | None = None, max_items: int | None = None,
                      checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
-                     threads: int | None = None, grad_accum: int = 1, mixed_precision: str = "no",
+                     threads: int | None = None, grad_accum: int = 1, mixed_precision: str | None = None,
                      num_workers: int = 0) -> MotionDuetTrainResult:
     """Train a MotionDuet preset on a HumanML3D-layout corpus (see the module docstring).
 

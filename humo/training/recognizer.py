@@ -1,6 +1,6 @@
 """Train and evaluate the MAR recognizer (:class:`humo.models.recognizer.ActionRecognizer`) on a corpus.
 
-Run folder (see :mod:`humo.training.common`)::
+Run folder (see :mod:`humo.training.engine`)::
 
     out_dir/
       text_cache.safetensors   frozen embeddings of every caption and class prompt (computed once)
@@ -124,7 +124,7 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      resume: bool = True, streams=("j", "b", "m"), text_encoder=None, num_classes: int = 400,
                      mirror: bool = False, min_len: int = MIN_LEN, checkpoint_every: int = 250,
                      log_every: int = 25, max_seconds: float | None = None, evaluate: bool = True,
-                     progress: bool = True, grad_accum: int = 1, mixed_precision: str = "no",
+                     progress: bool = True, grad_accum: int = 1, mixed_precision: str | None = None,
                      num_workers: int = 0, **overrides) -> TrainResult:
     """Train an :class:`ActionRecognizer` with AdamW (warm-up then cosine decay to 0.1 ``lr``).
 
