@@ -237,7 +237,13 @@ def make_accelerator(device: str = "auto", mixed_precision: str | None = None, g
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
+    from accelerate.state import AcceleratorState, GradientState
+
     cpu = process_state(device).device.type == "cpu"  # clear error when CUDA is asked for and absent
+    # accelerate keeps its settings in process-wide singletons; a new training in the same process (a
+    # notebook, MotionDuet's second stage) may use other ones. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     return Accelerator(cpu=cpu, mixed_precision=mixed_precision,
                        gradient_accumulation_steps=grad_accum, step_scheduler_with_optimizer=False,
                        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)])
@@ -302,6 +308,9 @@ def fit(model: nn.Module, source, collate: Callable, loss_fn: Callable, config: 
     run_dir = Path(run_dir)
     acc = make_accelerator(c.device, c.mixed_precision, c.grad_accum, find_unused_parameters)
     rank, world, dev = acc.process_index, acc.num_processes, acc.device
+    if c.ema_decay is not None and acc.distributed_type.value in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
+        raise ValueError(f"the EMA needs whole parameters; it is not supported under {acc.distributed_type.value} "
+                         "(train this model with DDP)")
     if world > 1:  # distinct dropout streams per process
         torch.manual_seed(step_seed(c.seed, -1, rank))
     model.to(dev)
@@ -325,7 +334,7 @@ def fit(model: nn.Module, source, collate: Callable, loss_fn: Callable, config: 
                              "use another run folder or resume=False")
         try:
             acc.load_state(str(ckpt))
-        except (RuntimeError, KeyError, OSError, EOFError, ValueError) as e:
+        except Exception as e:  # a truncated or corrupt file: one clear line, the checkpoint is left as it is
             raise ValueError(f"cannot resume from {ckpt} ({type(e).__name__}: {e}); delete it or pass "
                              "resume=False") from e
     start = counter.step
