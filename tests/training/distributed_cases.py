@@ -6,6 +6,8 @@ import zlib
 
 import torch
 
+from tests.metrics.test_protocol import ToyDataset, ToyEvaluator
+
 B = 4  # batch per process on 2 processes; the 1-process reference uses 2 * B
 STEPS = 6
 AE_KW = dict(preset="tiny", steps=STEPS, batch_size=B, window=16, device="cpu", progress=False, val_clips=2,
@@ -33,38 +35,6 @@ def accumulator_case(rank: int = 0, world: int = 1) -> dict:
     if rank == 0:
         acc.update_multimodality(m[:40].view(4, 10, 8))
     return acc.compute(torch.Generator().manual_seed(5))
-
-
-class ToyDataset:
-    """Item i: constant features whose first 8 values are a random vector; text ``"item i"``."""
-
-    def __init__(self, n=72):
-        g = torch.Generator().manual_seed(0)
-        self.vectors = torch.randn(n, 8, generator=g)
-        self.lengths = torch.randint(40, 80, (n,), generator=g).tolist()
-
-    def __len__(self):
-        return len(self.lengths)
-
-    def features(self, i, length):
-        f = torch.zeros(length, 263)
-        f[:, :8] = self.vectors[i]
-        return f
-
-    def __getitem__(self, i):
-        return {"features": self.features(i, self.lengths[i] + 3), "length": self.lengths[i], "text": f"item {i}"}
-
-
-class ToyEvaluator:
-    def __init__(self, dataset):
-        self.dataset = dataset
-
-    def embed_text(self, texts):
-        return self.dataset.vectors[[int(t.split()[-1]) for t in texts]]
-
-    def embed_motion(self, features, lengths):
-        mask = (torch.arange(features.shape[1])[None] < lengths[:, None]).float()
-        return (features[..., :8] * mask[..., None]).sum(1) / lengths[:, None]
 
 
 def protocol_case() -> dict:
