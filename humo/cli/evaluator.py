@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import train_app
-from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, relaunch
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
 @train_app.command("evaluator")
@@ -55,4 +55,5 @@ def train_evaluator_command(
                              save_every=save_every, model_kwargs={"text_encoder": text_encoder},
                              text_encoder=encoder,
                              mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
-    typer.echo(f"evaluator (step {result.step}) saved to {result.final_dir}")
+    if is_main_process():
+        typer.echo(f"evaluator (step {result.step}) saved to {result.final_dir}")

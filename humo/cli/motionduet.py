@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import train_app
-from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, relaunch
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
 @train_app.command("motionduet")
@@ -52,6 +52,8 @@ def train_motionduet_command(
                               vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,
                               checkpoint_every=checkpoint_every, progress=progress, threads=threads,
                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+    if not is_main_process():
+        return
     m = result.metrics
     parts = [f"MotionDuet ({preset}, video={'on' if video else 'off'}, DASH lambda {dash_lambda:g}) "
              f"trained {result.steps} steps in {result.seconds:.0f} s, saved to {result.final_dir}"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import UserError, app, load_npy, train_app
-from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, relaunch
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
 def _load_recognizer(folder: Path, device: str):
@@ -74,6 +74,8 @@ def train_recognizer_command(
                               max_seconds=None if max_minutes is None else 60.0 * max_minutes,
                               mirror=mirror, min_len=min_len, progress=progress,
                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+    if not is_main_process():
+        return
     typer.echo(f"recognizer (step {result.steps}, {result.seconds:.0f} s) saved to {result.final_dir}")
     for key, value in result.metrics.items():
         typer.echo(f"  {key:24s} {value:.4f}")

@@ -41,3 +41,8 @@ def relaunch(num_processes: int, mixed_precision: str | None) -> None:
            "-m", "humo", *_strip_num_processes(sys.argv[1:])]
     typer.echo("launching: " + " ".join(cmd[1:]), err=True)
     raise typer.Exit(subprocess.call(cmd))
+
+
+def is_main_process() -> bool:
+    """True outside a launched job and on its process 0 (the one that reports)."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -207,17 +207,18 @@ class _Counter:
         self.step = int(state["step"])
 
 
-def _ema_avg(decay: float):
-    """AveragedModel ``avg_fn``: EMA ramped as ``min(decay, (1 + n) / (10 + n))``; integer tensors copied."""
+def _ema_update(decay: float):
+    """AveragedModel ``multi_avg_fn``: EMA (one fused lerp per device and dtype) ramped as
+    ``min(decay, (1 + n) / (10 + n))``; integer buffers are copied."""
 
-    def avg(averaged: torch.Tensor, current: torch.Tensor, num_averaged) -> torch.Tensor:
-        if not averaged.is_floating_point():
-            return current
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        if not averaged[0].is_floating_point():
+            torch._foreach_copy_(averaged, current)
+            return
         n = float(num_averaged)
-        d = min(decay, (1.0 + n) / (10.0 + n))
-        return averaged + (current - averaged) * (1.0 - d)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
 
-    return avg
+    return update
 
 
 def process_state(device: str = "auto"):
@@ -235,9 +236,8 @@ def make_accelerator(device: str = "auto", mixed_precision: str | None = None, g
                      find_unused_parameters: bool = False):
     """An :class:`accelerate.Accelerator` for ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
     from accelerate.state import AcceleratorState, GradientState
+    from accelerate.utils import DistributedDataParallelKwargs
 
     cpu = process_state(device).device.type == "cpu"  # clear error when CUDA is asked for and absent
     # accelerate keeps its settings in process-wide singletons; a new training in the same process (a
@@ -320,7 +320,7 @@ def fit(model: nn.Module, source, collate: Callable, loss_fn: Callable, config: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, (lambda s: lr_at(s, c.steps, 1.0, warmup)) if c.schedule == "cosine" else (lambda s: 1.0))
     net, optimizer, scheduler = acc.prepare(_Objective(model, loss_fn), optimizer, scheduler)
-    ema = AveragedModel(model, avg_fn=_ema_avg(c.ema_decay), use_buffers=True) if c.ema_decay is not None \
+    ema = AveragedModel(model, multi_avg_fn=_ema_update(c.ema_decay), use_buffers=True) if c.ema_decay is not None \
         else None
     counter = _Counter()
     acc.register_for_checkpointing(*([ema] if ema is not None else []), counter)

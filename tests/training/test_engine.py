@@ -77,6 +77,12 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path):
     assert [e["loss"] for e in resumed.history] == pytest.approx([e["loss"] for e in straight.history[3:]])
 
 
+def test_worker_processes_load_the_same_batches(tmp_path):
+    inline = run(tmp_path / "inline", steps=4, ema_decay=None)
+    workers = run(tmp_path / "workers", steps=4, ema_decay=None, num_workers=2)
+    assert [e["loss"] for e in workers.history] == [e["loss"] for e in inline.history]
+
+
 def test_bf16_autocast_on_the_cpu(tmp_path):
     dtypes = []
 
