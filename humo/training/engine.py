@@ -368,7 +368,7 @@ def fit(model: nn.Module, source, collate: Callable, loss_fn: Callable, config: 
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                    disable=not c.progress or not acc.is_main_process)
     t0 = time.perf_counter()
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     count, step, micro, out_of_time = 0, start, 0, False
     step_sums: dict[str, torch.Tensor] = {}
     model.train()
@@ -395,16 +395,15 @@ def fit(model: nn.Module, source, collate: Callable, loss_fn: Callable, config: 
                 ema.update_parameters(model)
             step, micro = step + 1, 0
             counter.step = step
-            keys = list(step_sums)
-            values = acc.reduce(torch.stack([step_sums[k] for k in keys]).to(dev), "mean").tolist()
-            step_sums = {}
-            for k, v in zip(keys, values, strict=True):
+            for k, v in step_sums.items():  # summed on the device; averaged over processes when logged
                 sums[k] = sums.get(k, 0.0) + v
-            count += 1
+            step_sums, count = {}, count + 1
             if step % c.log_every == 0 or step == end:
-                log({"step": step, **{k: v / count for k, v in sums.items()}, "lr": lr,
-                     "seconds": round(time.perf_counter() - t0, 3)})
-                bar.update(task, info=f"loss {sums['loss'] / count:.4f}")
+                keys = list(sums)
+                values = (acc.reduce(torch.stack([sums[k] for k in keys]).to(dev), "mean") / count).tolist()
+                mean = dict(zip(keys, values, strict=True))
+                log({"step": step, **mean, "lr": lr, "seconds": round(time.perf_counter() - t0, 3)})
+                bar.update(task, info=f"loss {mean['loss']:.4f}")
                 sums, count = {}, 0
             if c.max_seconds is not None:
                 flag = torch.tensor([float(time.perf_counter() - t0 > c.max_seconds)], device=dev)
