@@ -28,7 +28,7 @@ from humo.models.action_classes import ActionClasses, class_prompt
 from humo.models.recognizer import RECOGNIZER_PRESETS, ActionRecognizer
 from humo.models.text_encoder import CachedTextEncoder, check_texts
 from humo.training.common import save_final, seed_everything
-from humo.training.engine import DatasetSource, TrainConfig, fit
+from humo.training.engine import DatasetSource, TrainConfig, fit, process_state
 
 CACHE_NAME = "text_cache.safetensors"
 RETRIEVAL_KS = (1, 2, 3, 5, 10)
@@ -159,7 +159,9 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     items = scan_split(corpus, "train", min_len)
     out.mkdir(parents=True, exist_ok=True)
     classes = build_classes(corpus, items, text_encoder, num_classes, torch.Generator().manual_seed(seed))
-    classes.save(out / "classes.json")
+    state = process_state(device)
+    if state.is_main_process:
+        classes.save(out / "classes.json")
     label_of = dict(zip((it["id"] for it in items), clip_classes(corpus, items, classes), strict=True))
     # the dataset's label ids (mirror-aware) -> our class ids; caption-verb classes go by clip id
     from_dataset = [classes.get(name) for name in train.classes] if train.classes else None
@@ -173,11 +175,13 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         texts += [swap_left_right(t) for t in texts]
     if evaluate and (corpus / "test.txt").is_file():  # the evaluation captions too, encoded once
         texts += [t for it in scan_split(corpus, "test", min_len) for t in it["texts"]]
-    cache = CachedTextEncoder.load(str(cache_path), fallback=text_encoder) if cache_path.is_file() else None
-    if cache is None or cache.name != getattr(text_encoder, "name", cache.name):
-        cache = CachedTextEncoder.build(texts, text_encoder)
-    cache.encode(texts)  # fills anything missing
-    cache.save(str(cache_path))
+    with state.main_process_first():  # process 0 encodes and saves, the others then load
+        cache = CachedTextEncoder.load(str(cache_path), fallback=text_encoder) if cache_path.is_file() else None
+        if cache is None or cache.name != getattr(text_encoder, "name", cache.name):
+            cache = CachedTextEncoder.build(texts, text_encoder)
+        cache.encode(texts)  # fills anything missing
+        if state.is_main_process:
+            cache.save(str(cache_path))
     caption_key = {t: i for i, t in enumerate(cache.table)}
     label_table = cache.encode(prompts)
 
