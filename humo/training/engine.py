@@ -18,8 +18,8 @@ Run folder::
 
     run_dir/checkpoint/     latest training state, written atomically (temp folder, then rename):
                             accelerate's save_state (model.safetensors, optimizer.bin, scheduler.bin,
-                            random_states_<rank>.pkl, custom_checkpoint_0.pkl = EMA,
-                            custom_checkpoint_1.pkl = step) + trainer.json (step, model config)
+                            random_states_<rank>.pkl, custom_checkpoint_<i>.pkl = the EMA if
+                            any, then the step) + trainer.json (step, model config)
     run_dir/log.jsonl       one JSON line per ``log_every`` steps and per evaluation (process 0)
 
 The run folder must be on a filesystem every process sees (each process writes its RNG state there).
