@@ -228,8 +228,9 @@ def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, va
                ) -> tuple[MotionDuet, dict]:
     bs = min(batch_size, len(data))
     config = TrainConfig(steps=steps, batch_size=bs, draw="epoch", name=f"MotionDuet {stage}", **settings)
+    # the denoiser skips its video / DASH layers in a batch whose videos were all dropped
     r = fit(model, data, collate_pairs, _stage_loss(stage, dash_lambda), config, run_dir,
-            find_unused_parameters=True)
+            find_unused_parameters=stage != "vae")
     history += [{"stage": stage, **e} for e in r.history]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     info = {"steps": steps, "resumed_from": r.start, "seconds": r.seconds, "batch_size": bs * r.num_processes,
