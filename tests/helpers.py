@@ -63,3 +63,27 @@ class FakeTextEncoder:
             return torch.stack([self._vector(t) for t in texts])
         return torch.stack([sum((self._vector(w) for w in t.lower().split()), torch.zeros(self.dim))
                             for t in texts])
+
+
+def write_tiny_corpus(root, splits: dict | None = None) -> None:
+    """A HumanML3D-layout corpus of synthetic clips in ``root``: ``new_joints/<id>.npy`` (T, 22, 3)
+    canonicalised, ``new_joint_vecs`` zeros of the right shape (T - 1, 263), two captions per clip and
+    ``<split>.txt``; clip ``i`` has ``24 + 5 i`` frames. Default splits: train 0-5, val 6-7, test 8-9."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from humo.representations.humanml3d import canonicalize
+
+    root = Path(root)
+    splits = splits or {"train": range(6), "val": range(6, 8), "test": range(8, 10)}
+    for sub in ("new_joints", "new_joint_vecs", "texts"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for split, ids in splits.items():
+        for i in ids:
+            clip = canonicalize(synthetic_joints(24 + 5 * i, seed=i, dtype=torch.float32)).numpy()
+            np.save(root / "new_joints" / f"{i:06d}.npy", clip)
+            np.save(root / "new_joint_vecs" / f"{i:06d}.npy", np.zeros((len(clip) - 1, 263), np.float32))
+            (root / "texts" / f"{i:06d}.txt").write_text(
+                f"a person walks.#a/DET person/NOUN#0.0#0.0\nsomeone walks in curve {i % 3}.#x/X#0.0#0.0\n")
+        (root / f"{split}.txt").write_text("".join(f"{i:06d}\n" for i in ids))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import train_app
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, relaunch
 
 
 @train_app.command("autoencoder")
@@ -16,7 +17,7 @@ def train_autoencoder_command(
                                          "log.jsonl, metrics.json."),
     preset: str = typer.Option("small", help="Model size: tiny, small (CPU), base (paper / MARDM defaults)."),
     steps: int = typer.Option(3000, help="Total optimisation steps (a resumed run continues up to this)."),
-    batch_size: int = typer.Option(64, help="Windows per step (per process under torchrun)."),
+    batch_size: int = typer.Option(64, help="Windows per step (per process)."),
     window: int = typer.Option(64, help="Frames per training window (a multiple of 4)."),
     lr: float = typer.Option(2e-4, help="Peak AdamW learning rate (warmup, then cosine)."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the saved weights."),
@@ -29,17 +30,23 @@ def train_autoencoder_command(
     mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="Left/right mirroring augmentation."),
     norm_windows: int = typer.Option(2048, help="Windows that fit the stream stats and latent scale."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    mixed_precision: str | None = MIXED_PRECISION,
+    grad_accum: int = GRAD_ACCUM,
+    num_workers: int = NUM_WORKERS,
+    num_processes: int = NUM_PROCESSES,
 ):
     """Train the CoAMD autoencoder (joints -> latents at time / 4 -> joints), report val/test MPJPE.
 
     Example: humo train autoencoder corpora/bandai-namco runs/ae-small --preset small --threads 2
     """
+    relaunch(num_processes, mixed_precision)
     from humo.training.autoencoder import train_autoencoder
 
     result = train_autoencoder(corpus, out, preset=preset, steps=steps, batch_size=batch_size, window=window,
                                lr=lr, device=device, seed=seed, resume=resume, ema_decay=ema_decay,
                                val_every=val_every, checkpoint_every=checkpoint_every, progress=progress,
-                               threads=threads, mirror=mirror, norm_windows=norm_windows)
+                               threads=threads, mirror=mirror, norm_windows=norm_windows,
+                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
     m = result.metrics
     if not m:  # ranks other than 0 under torchrun
         return

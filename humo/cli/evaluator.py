@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import train_app
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
 @train_app.command("evaluator")
@@ -27,8 +28,13 @@ def train_evaluator_command(
     max_len: int = typer.Option(196, help="Longest crop in frames."),
     mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Random left/right mirroring."),
     save_every: int = typer.Option(1000, help="Checkpoint period in steps."),
+    mixed_precision: str | None = MIXED_PRECISION,
+    grad_accum: int = GRAD_ACCUM,
+    num_workers: int = NUM_WORKERS,
+    num_processes: int = NUM_PROCESSES,
 ):
     """Train a contrastive evaluator (symmetric InfoNCE, 512-d) for the evaluation protocol."""
+    relaunch(num_processes, mixed_precision)
     import torch
 
     from humo.data.datasets import TextMotionDataset
@@ -47,5 +53,7 @@ def train_evaluator_command(
     result = train_evaluator(dataset, out, steps=steps, batch_size=batch_size, lr=lr, device=device,
                              seed=seed, resume=resume, preset=preset, mean=mean, std=std,
                              save_every=save_every, model_kwargs={"text_encoder": text_encoder},
-                             text_encoder=encoder)
-    typer.echo(f"evaluator (step {result.step}) saved to {result.final_dir}")
+                             text_encoder=encoder,
+                             mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+    if is_main_process():
+        typer.echo(f"evaluator (step {result.step}) saved to {result.final_dir}")

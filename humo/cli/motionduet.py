@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import train_app
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
 @train_app.command("motionduet")
@@ -33,18 +34,26 @@ def train_motionduet_command(
     threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     checkpoint_every: int = typer.Option(500, help="Checkpoint period in steps."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    mixed_precision: str | None = MIXED_PRECISION,
+    grad_accum: int = GRAD_ACCUM,
+    num_workers: int = NUM_WORKERS,
+    num_processes: int = NUM_PROCESSES,
 ):
     """Train MotionDuet on a corpus: the motion VAE, then the text(+video) latent denoiser.
 
     Example: humo train motionduet corpora/bandai-namco runs/motionduet --preset small --threads 2
     """
+    relaunch(num_processes, mixed_precision)
     from humo.training.motionduet import train_motionduet
 
     result = train_motionduet(corpus, out, preset=preset, stage=stage, steps=steps, batch_size=batch_size,
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
                               vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,
-                              checkpoint_every=checkpoint_every, progress=progress, threads=threads)
+                              checkpoint_every=checkpoint_every, progress=progress, threads=threads,
+                              mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+    if not is_main_process():
+        return
     m = result.metrics
     parts = [f"MotionDuet ({preset}, video={'on' if video else 'off'}, DASH lambda {dash_lambda:g}) "
              f"trained {result.steps} steps in {result.seconds:.0f} s, saved to {result.final_dir}"]

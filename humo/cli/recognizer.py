@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import UserError, app, load_npy, train_app
+from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
 def _load_recognizer(folder: Path, device: str):
@@ -47,11 +48,16 @@ def train_recognizer_command(
     mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Random left/right mirroring."),
     min_len: int = typer.Option(16, help="Shortest clip / crop in frames."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    mixed_precision: str | None = MIXED_PRECISION,
+    grad_accum: int = GRAD_ACCUM,
+    num_workers: int = NUM_WORKERS,
+    num_processes: int = NUM_PROCESSES,
 ):
     """Train the recognizer (InfoNCE vs captions and class prompts), then evaluate it on the test split.
 
     Example: humo train recognizer corpora/bandai-namco runs/recognizer-small --preset small --steps 1500
     """
+    relaunch(num_processes, mixed_precision)
     import torch
 
     from humo.models.text_encoder import TextEncoder, offline_env
@@ -66,7 +72,10 @@ def train_recognizer_command(
                               device=device, seed=seed, resume=resume, streams=streams,
                               text_encoder=TextEncoder(text_encoder),
                               max_seconds=None if max_minutes is None else 60.0 * max_minutes,
-                              mirror=mirror, min_len=min_len, progress=progress)
+                              mirror=mirror, min_len=min_len, progress=progress,
+                              mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+    if not is_main_process():
+        return
     typer.echo(f"recognizer (step {result.steps}, {result.seconds:.0f} s) saved to {result.final_dir}")
     for key, value in result.metrics.items():
         typer.echo(f"  {key:24s} {value:.4f}")

@@ -23,6 +23,12 @@ row count (``humo.data.datasets`` counts joint frames, features have ``T - 1`` r
 it. Evaluators normalise features with their own mean/std and move inputs to their own device.
 ``generate_fn`` owns its randomness and device; it returns raw features. Converting joints to
 features is the caller's job (:func:`with_converter`).
+
+Several processes (a running ``torch.distributed`` process group, e.g. under ``accelerate launch``):
+every process makes the same draws, process ``r`` generates and embeds only its contiguous block of
+the batches (and MultiModality prompts), and the accumulators gather the blocks in process order, which
+is the one-process order; so with a ``generate_fn`` whose output depends only on its inputs, the
+numbers equal a one-process run, and every process returns them.
 """
 
 from __future__ import annotations
@@ -136,6 +142,13 @@ def _check_generated(out, batch: int, dim: int) -> tuple[torch.Tensor, torch.Ten
     return feats, lengths
 
 
+def _rank_world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def summarize(values: Sequence[float]) -> dict:
     """``{"mean", "interval", "values"}`` with ``interval = 1.96 * std / sqrt(n)`` (population std)."""
     t = torch.tensor(list(values), dtype=torch.float64)
@@ -185,9 +198,14 @@ def evaluate(generate_fn: GenerateFn, dataset: Sequence, evaluator: MotionEvalua
     key = text_key or getattr(evaluator, "text_key", "text")
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     n_batches = n // batch_size
+    rank, world = _rank_world()
+
+    def mine(i: int, total: int) -> bool:  # contiguous blocks in process order
+        return i * world // total == rank
+
     rows: dict[str, dict[str, list[float]]] = {"real": {}, "generated": {}}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress) as bar:
+    with Progress(*columns, disable=not progress or rank != 0) as bar:
         reps = bar.add_task("replications", total=replications)
         batches = bar.add_task("batches", total=2 * n_batches + mm_prompts)
         for _ in range(replications):
@@ -199,6 +217,9 @@ def evaluate(generate_fn: GenerateFn, dataset: Sequence, evaluator: MotionEvalua
             for b in range(n_batches):
                 feats, lengths, texts, eval_texts = _real_batch(
                     dataset, order[b * batch_size:(b + 1) * batch_size], key, crop, unit_length, gen)
+                bar.advance(batches)
+                if not mine(b, n_batches):
+                    continue
                 g_feats, g_lengths = _check_generated(generate_fn(texts, lengths.clone()), batch_size,
                                                       feats.shape[-1])
                 with torch.no_grad():
@@ -212,20 +233,22 @@ def evaluate(generate_fn: GenerateFn, dataset: Sequence, evaluator: MotionEvalua
                         for row, (f, k) in (("generated", (g_feats, g_lengths)), ("real", (feats, lengths))):
                             accs[row].update(clip_text_emb=ct,
                                              clip_motion_emb=clip_evaluator.embed_motion(f, k))
-                bar.advance(batches)
             for b in range(n_batches):  # independent crops: the real row's FID reference
                 feats, lengths, _, _ = _real_batch(dataset, order[b * batch_size:(b + 1) * batch_size], key,
                                                    crop, unit_length, gen)
-                with torch.no_grad():
-                    accs["real"].update(real_emb=evaluator.embed_motion(feats, lengths))
                 bar.advance(batches)
-            for i in torch.randperm(n, generator=gen)[:mm_prompts].tolist():
+                if mine(b, n_batches):
+                    with torch.no_grad():
+                        accs["real"].update(real_emb=evaluator.embed_motion(feats, lengths))
+            for j, i in enumerate(torch.randperm(n, generator=gen)[:mm_prompts].tolist()):
                 feats, lengths, texts, _ = _real_batch(dataset, [i], key, crop, unit_length, gen)
+                bar.advance(batches)
+                if not mine(j, mm_prompts):
+                    continue
                 out = generate_fn(texts * mm_repeats, lengths.repeat(mm_repeats))
                 g_feats, g_lengths = _check_generated(out, mm_repeats, feats.shape[-1])
                 with torch.no_grad():
                     accs["generated"].update_multimodality(evaluator.embed_motion(g_feats, g_lengths))
-                bar.advance(batches)
             for row, acc in accs.items():
                 for name, value in acc.compute(gen).items():
                     rows[row].setdefault(name.split("/", 1)[1], []).append(value)

@@ -1,1 +1,2 @@
-"""Training loops (one file per model family) and their shared utilities (`humo.training.common`)."""
+"""Training: one engine on accelerate (`humo.training.engine`) and one file per model family that supplies
+its model, data and loss."""

@@ -1,17 +1,17 @@
 """Train and evaluate the CoAMD motion autoencoder (:class:`humo.models.autoencoder.MotionAutoencoder`).
 
-One code path for a 2-core CPU (``small`` preset) and GPUs (``base`` preset). Multi-GPU: launch with
-``torchrun --nproc_per_node N -m humo.cli ...``; when ``WORLD_SIZE`` > 1 the model is wrapped in
-``torch.nn.parallel.DistributedDataParallel`` (``batch_size`` is per process) and rank 0 alone
-logs, validates and writes checkpoints.
+One code path for a 2-core CPU (``small`` preset) and GPUs (``base`` preset), through the training engine
+(:mod:`humo.training.engine`: ``accelerate launch`` / ``torchrun`` for several processes, ``batch_size`` is
+per process; process 0 alone validates and writes the final model).
 
-Data: random windows of ``window`` frames, uniform over all windows of the corpus ``train`` split
-(clips shorter than the window are skipped). Window draws use a generator seeded from
-``(seed, rank, step)``, so a resumed run draws exactly the windows an uninterrupted one would.
+Data: random windows of ``window`` frames, uniform over the clips of the corpus ``train`` split (clips
+shorter than the window are skipped); each window's clip, crop and mirroring are drawn from a generator
+keyed by ``(seed, step, position in the global batch)``, so a resumed run draws exactly the windows an
+uninterrupted one would, whatever the number of processes.
 
-Run folder (see :mod:`humo.training.common`)::
+Run folder::
 
-    out_dir/checkpoint/   latest state (model, EMA, optimizer, step), atomic; resumed by default
+    out_dir/checkpoint/   latest state (model, EMA, optimizer, schedule, RNG, step), atomic; resumed by default
     out_dir/final/        save_pretrained of the EMA model (with fitted latent_scale)
     out_dir/log.jsonl     one JSON line per log / validation event
     out_dir/metrics.json  final validation / test metrics, steps, seconds, model size
@@ -20,7 +20,6 @@ Run folder (see :mod:`humo.training.common`)::
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,16 +27,8 @@ import numpy as np
 import torch
 
 from humo.models.autoencoder import AE_PRESETS, MotionAutoencoder
-from humo.training.common import (
-    EMA,
-    load_checkpoint,
-    lr_at,
-    pick_device,
-    save_checkpoint,
-    save_final,
-    seed_everything,
-    setup_distributed,
-)
+from humo.training.common import save_final, seed_everything
+from humo.training.engine import DatasetSource, TrainConfig, fit, step_seed
 
 
 @dataclass
@@ -141,9 +132,9 @@ def evaluate_autoencoder(model: MotionAutoencoder, corpus_dir: str | Path, split
             "root_mm": 1000 * root / frames, "num_clips": n_clips, "num_frames": frames}
 
 
-def _window_generator(seed: int, rank: int, step: int) -> torch.Generator:
-    # ranks 2**40 apart: no two (rank, step) pairs of a run share a stream
-    return torch.Generator().manual_seed((seed * 1_000_003 + rank * 2**40 + step) % 2**63)
+def _ae_loss(model: MotionAutoencoder, x: torch.Tensor, generator) -> tuple[torch.Tensor, dict]:
+    loss = model(x).loss  # x: (B, window, 22, 3)
+    return loss.total, {"joints": loss.joints, "bones": loss.bones, "motion": loss.motion}
 
 
 def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str = "small", steps: int = 2000,
@@ -152,7 +143,8 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                       weight_decay: float = 0.0, val_every: int = 500, val_clips: int | None = 64,
                       checkpoint_every: int = 500, log_every: int = 50, test_split: str | None = "test",
                       progress: bool = True, threads: int | None = None, stop_at: int | None = None,
-                      mirror: bool = True, norm_windows: int = 2048) -> TrainResult:
+                      mirror: bool = True, norm_windows: int = 2048, grad_accum: int = 1,
+                      mixed_precision: str | None = None, num_workers: int = 0) -> TrainResult:
     """Train a :class:`MotionAutoencoder` preset on random windows of a corpus' train split.
 
     Args:
@@ -160,24 +152,25 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
         out_dir: run folder (checkpoint/, final/, log.jsonl, metrics.json).
         preset: a key of :data:`humo.models.autoencoder.AE_PRESETS`.
         steps: total optimizer steps (a resumed run continues up to this number).
-        batch_size: windows per step (per process under torchrun).
+        batch_size: windows per step and process (per micro-batch with ``grad_accum``).
         window: frames per window, a multiple of 4.
         lr: peak AdamW learning rate (warmup, then cosine to 10%).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: seeds the model initialisation and the window draws.
         resume: continue from ``out_dir/checkpoint`` when it exists.
-        ema_decay: EMA decay (ramped up as ``min(decay, (1+step)/(10+step))``); the EMA is saved.
+        ema_decay: EMA decay (ramped up as ``min(decay, (1+n)/(10+n))``); the EMA is saved.
         warmup: warmup steps; default 5% of ``steps``.
         val_every / val_clips: validation MPJPE cadence and how many val clips it reconstructs.
         checkpoint_every / log_every: cadence of atomic checkpoints and of log lines.
         test_split: split measured by :func:`evaluate_autoencoder` at the end (None to skip).
-        progress: show a rich progress bar (rank 0).
+        progress: show a rich progress bar (process 0).
         threads: ``torch.set_num_threads`` for CPU runs (None keeps torch's setting).
         stop_at: stop this call after this step with a checkpoint and no final save (a job split
             over several time slots); a later call with the same arguments resumes exactly.
         mirror: left/right mirroring augmentation of the training windows.
         norm_windows: training windows (a fixed draw) that fit the stream statistics before training
             and the latent scale after it.
+        grad_accum, mixed_precision, num_workers: see :class:`humo.training.engine.TrainConfig`.
     """
     if preset not in AE_PRESETS:
         raise ValueError(f"unknown autoencoder preset {preset!r}; choose one of {sorted(AE_PRESETS)}")
@@ -191,102 +184,48 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
-    rank, world, dev = setup_distributed(pick_device(device))
-    warmup = max(1, steps // 20) if warmup is None else warmup
-
     sampler = WindowSampler(corpus_dir, "train", window, mirror=mirror)
     has_val = Path(corpus_dir, "val.txt").is_file() and bool(read_split(corpus_dir, "val"))
 
     seed_everything(seed)
     model = MotionAutoencoder.from_preset(preset)
-    def fit_windows():  # fixed draws, independent of the training steps
+
+    def fit_windows(dev):  # fixed draws, independent of the training steps
         sizes = [256] * (norm_windows // 256) + ([norm_windows % 256] if norm_windows % 256 else [])
-        return (sampler.sample(n, _window_generator(seed, 0, -1 - i)).to(dev) for i, n in enumerate(sizes))
+        return (sampler.sample(n, torch.Generator().manual_seed(step_seed(seed, -2 - i, 0))).to(dev)
+                for i, n in enumerate(sizes))
 
-    model.fit_normalization(fit_windows())
-    model.to(dev)
-    ema = EMA(model, decay=ema_decay)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
-    start = 0
-    if resume:
-        start, _ = load_checkpoint(out_dir, model, optimizer, ema, map_location=dev)
-    net = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+    model.fit_normalization(fit_windows("cpu"))
 
-        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    def validate(m, step):
+        if not has_val or not (step % val_every == 0 or step == steps):
+            return {}
+        val = evaluate_autoencoder(m, corpus_dir, "val", max_clips=val_clips)
+        return {"val_mpjpe_mm": val["mpjpe_mm"], "val_local_mpjpe_mm": val["local_mpjpe_mm"]}
 
-    history: list[dict] = []
-    log_path = out_dir / "log.jsonl"
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    def log(entry: dict) -> None:
-        history.append(entry)
-        if rank == 0:
-            with log_path.open("a") as f:
-                f.write(json.dumps(entry) + "\n")
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("[bold]AE {task.fields[preset]}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress or rank != 0)
-    t0 = time.perf_counter()
-    run_loss, run_steps, info = 0.0, 0, ""
-    with bar:
-        task = bar.add_task("train", total=steps, completed=start, preset=preset, info="")
-        model.train()
-        for step in range(start, steps if stop_at is None else min(steps, stop_at)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, steps, lr, warmup)
-            x = sampler.sample(batch_size, _window_generator(seed, rank, step)).to(dev, non_blocking=True)
-            loss = net(x).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            ema.decay = min(ema_decay, (1 + step) / (10 + step))
-            ema.update(model)
-            run_loss, run_steps, done = run_loss + loss.total.item(), run_steps + 1, step + 1
-            if done % log_every == 0 or done == steps:
-                log({"step": done, "loss": run_loss / run_steps, "joints": loss.joints.item(),
-                     "bones": loss.bones.item(), "motion": loss.motion.item(),
-                     "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
-                info = f"loss {run_loss / run_steps:.4f}"
-                run_loss, run_steps = 0.0, 0
-            if rank == 0 and has_val and (done % val_every == 0 or done == steps):
-                val = evaluate_autoencoder(ema.model, corpus_dir, "val", max_clips=val_clips)
-                log({"step": done, "val_mpjpe_mm": val["mpjpe_mm"],
-                     "val_local_mpjpe_mm": val["local_mpjpe_mm"]})
-                info = f"{info.split(' val')[0]} val {val['mpjpe_mm']:.1f} mm"
-            if rank == 0 and (done % checkpoint_every == 0 or done in (steps, stop_at)):
-                save_checkpoint(out_dir, model, optimizer, done, ema)
-            bar.update(task, info=info)
-            bar.update(task, completed=done)
-    seconds = time.perf_counter() - t0
-    if stop_at is not None and stop_at < steps:
-        return TrainResult(final_dir=None, steps=min(stop_at, steps), seconds=seconds, history=history,
-                           metrics={"resumed_from": start})
-
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-    final = out_dir / "final"
-    metrics: dict = {}
-    if rank == 0:
-        ema.model.fit_latent_scale(fit_windows())
-        final = save_final(out_dir, ema.model)
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
+                         ema_decay=ema_decay, grad_accum=grad_accum, mixed_precision=mixed_precision,
+                         device=device, seed=seed, resume=resume, checkpoint_every=checkpoint_every,
+                         log_every=log_every, eval_every=val_every, stop_at=stop_at, num_workers=num_workers,
+                         progress=progress, name=f"AE {preset}")
+    r = fit(model, DatasetSource(sampler.dataset, "joints"), torch.stack, _ae_loss, config, out_dir, evaluate=validate)
+    if not r.finished:
+        return TrainResult(final_dir=None, steps=r.step, seconds=r.seconds, history=r.history,
+                           metrics={"resumed_from": r.start})
+    final, metrics, ema = out_dir / "final", {}, r.best
+    if r.is_main:
+        ema.fit_latent_scale(fit_windows(r.device))
+        final = save_final(out_dir, ema)
         size_mb = (final / "model.safetensors").stat().st_size / 2**20
-        metrics = {"preset": preset, "steps": steps, "resumed_from": start, "train_seconds": seconds,
-                   "batch_size": batch_size * world, "window": window, "device": str(dev),
-                   "parameters": sum(p.numel() for p in ema.model.parameters()), "model_mb": size_mb,
-                   "latent_scale": float(ema.model.latent_scale), "train_clips": sampler.num_clips,
+        metrics = {"preset": preset, "steps": steps, "resumed_from": r.start, "train_seconds": r.seconds,
+                   "batch_size": batch_size * r.num_processes * grad_accum, "window": window,
+                   "device": str(r.device), "processes": r.num_processes,
+                   "parameters": sum(p.numel() for p in ema.parameters()), "model_mb": size_mb,
+                   "latent_scale": float(ema.latent_scale), "train_clips": sampler.num_clips,
                    "train_clips_too_short": sampler.skipped}
         if has_val:
-            metrics["val"] = evaluate_autoencoder(ema.model, corpus_dir, "val")
+            metrics["val"] = evaluate_autoencoder(ema, corpus_dir, "val")
         if test_split and Path(corpus_dir, f"{test_split}.txt").is_file():
-            metrics[test_split] = evaluate_autoencoder(ema.model, corpus_dir, test_split)
+            metrics[test_split] = evaluate_autoencoder(ema, corpus_dir, test_split)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return TrainResult(final_dir=final, steps=steps, seconds=seconds, metrics=metrics, history=history)
+    return TrainResult(final_dir=final, steps=steps, seconds=r.seconds, metrics=metrics, history=r.history)

@@ -10,8 +10,9 @@ Run folder::
     out_dir/final/        the pipeline (autoencoder/, coamd/ with the EMA weights, pipeline.json)
     out_dir/log.jsonl     one line per ``log_every`` steps;  out_dir/metrics.json  summary
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel, rank 0
-builds the cache and writes checkpoints, and every rank draws its own batches.
+Training runs through :mod:`humo.training.engine` (``accelerate launch`` / ``torchrun`` for several
+processes: process 0 builds the cache first, the others then load it; each process draws its slice of
+every step's global batch).
 """
 
 from __future__ import annotations
@@ -24,17 +25,9 @@ from pathlib import Path
 import torch
 
 from humo.models.coamd import COAMD_PRESETS, CoAMD
-from humo.training.coamd_data import build_latent_corpus
-from humo.training.common import (
-    EMA,
-    load_checkpoint,
-    lr_at,
-    pick_device,
-    save_checkpoint,
-    save_final,
-    seed_everything,
-    setup_distributed,
-)
+from humo.training.coamd_data import WindowSource, build_latent_corpus, collate_windows
+from humo.training.common import save_final, seed_everything
+from humo.training.engine import TrainConfig, fit, process_state
 
 
 @dataclass
@@ -57,8 +50,10 @@ def resolve_autoencoder_dir(path: str | Path) -> Path:
     raise FileNotFoundError(f"no autoencoder in {path} (expected config.json + model.safetensors, or final/)")
 
 
-def _batch_generator(seed: int, rank: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + rank * 7_919 + step) % 2**63)
+def _coamd_loss(model: CoAMD, batch: dict, generator) -> tuple[torch.Tensor, dict]:
+    out = model(batch["tokens"], batch["cond"], mask_tokens=batch["mask"], token_valid=batch["valid"],
+                generator=generator)
+    return out.loss, {"flow": out.flow_loss, "length": out.length_loss}
 
 
 def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: str | Path,
@@ -67,8 +62,8 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
                 mirror: bool = True, max_frames: int = 196,
                 warmup: int | None = None, weight_decay: float = 0.0, checkpoint_every: int = 500,
                 log_every: int = 50, progress: bool = True, threads: int | None = None, text_encoder=None,
-                stop_at: int | None = None, max_minutes: float | None = None,
-                **model_overrides) -> TrainResult:
+                stop_at: int | None = None, max_minutes: float | None = None, grad_accum: int = 1,
+                mixed_precision: str | None = None, num_workers: int = 0, **model_overrides) -> TrainResult:
     """Train a :class:`CoAMD` preset on the latents of a frozen autoencoder.
 
     Args:
@@ -77,7 +72,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
         out_dir: run folder (see the module docstring).
         preset: a key of :data:`humo.models.coamd.COAMD_PRESETS`; ``model_overrides`` change single fields.
         steps: total optimizer steps (a resumed run continues up to this number).
-        batch_size: windows per step (per process under torchrun).
+        batch_size: windows per step and process (per micro-batch with ``grad_accum``).
         lr: peak AdamW learning rate (warmup, then cosine to 10%).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: model initialisation and batch draws.
@@ -92,6 +87,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
         stop_at: stop after this step with a checkpoint and no final save (resumable).
         max_minutes: wall-clock budget from the call (cache building included); when it runs out the run
             stops early, checkpoints and saves ``final/`` anyway (``metrics["stopped_early"]``).
+        grad_accum, mixed_precision, num_workers: see :class:`humo.training.engine.TrainConfig`.
     """
     from humo.models.autoencoder import MotionAutoencoder
     from humo.pipelines.coamd import CoAMDPipeline
@@ -106,10 +102,9 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
         torch.set_num_threads(threads)
     t_call = time.perf_counter()
     out_dir = Path(out_dir)
-    rank, world, dev = setup_distributed(pick_device(device))
-    warmup = max(1, steps // 20) if warmup is None else warmup
+    state = process_state(device)
     ae_dir = resolve_autoencoder_dir(autoencoder_dir)
-    autoencoder = MotionAutoencoder.from_pretrained(ae_dir).to(dev).eval().requires_grad_(False)
+    autoencoder = MotionAutoencoder.from_pretrained(ae_dir).to(state.device).eval().requires_grad_(False)
     if max_frames % autoencoder.downsample or max_frames < autoencoder.downsample:
         raise ValueError(f"max_frames must be a positive multiple of {autoencoder.downsample}, "
                          f"got {max_frames}")
@@ -117,112 +112,39 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
         from humo.models.text_encoder import TextEncoder
 
         text_encoder = TextEncoder("minilm")
-    log_lines = print if rank == 0 else (lambda *_: None)
-    cache_dir = out_dir / "cache"
-    if rank == 0:
+    log_lines = print if state.is_main_process else (lambda *_: None)
+    with state.main_process_first():  # process 0 builds the cache, the others load it
         data = build_latent_corpus(corpus_dir, autoencoder, ae_dir / "model.safetensors", text_encoder,
-                                   cache_dir, mirror=mirror, log=log_lines)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        if rank != 0:
-            data = build_latent_corpus(corpus_dir, autoencoder, ae_dir / "model.safetensors", text_encoder,
-                                       cache_dir, mirror=mirror, log=log_lines)
+                                   out_dir / "cache", mirror=mirror, log=log_lines)
 
     seed_everything(seed)
     max_tokens = max_frames // autoencoder.downsample
     model = CoAMD.from_preset(preset, latent_dim=autoencoder.latent_dim, max_tokens=max_tokens,
                               text_dim=int(data.text_emb.shape[1]), **model_overrides)
     model.set_latent_stats(data.latents.mean(0), data.latents.std(0))
-    latents = model.normalize_latents(data.latents)  # the model is trained in normalised latent space
-    model.to(dev)
-    ema = EMA(model, decay=ema_decay)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
-    start = load_checkpoint(out_dir, model, optimizer, ema, map_location=dev)[0] if resume else 0
-    net = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    data.latents = latents
-
-    history: list[dict] = []
-    if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
-
-    def log(entry: dict) -> None:
-        history.append(entry)
-        if rank == 0:
-            with (out_dir / "log.jsonl").open("a") as f:
-                f.write(json.dumps(entry) + "\n")
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("[bold]CoAMD {task.fields[preset]}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress or rank != 0)
-    t0 = time.perf_counter()
-    sums, count = {"loss": 0.0, "flow": 0.0, "length": 0.0}, 0
-    end = steps if stop_at is None else min(steps, stop_at)
-    with bar:
-        task = bar.add_task("train", total=steps, completed=start, preset=preset, info="")
-        model.train()
-        for step in range(start, end):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, steps, lr, warmup)
-            g = _batch_generator(seed, rank, step)
-            tokens, valid, cond = data.sample(batch_size, max_tokens, g)
-            if dev.type != "cpu":  # the model draws its masks, times and noise on the device
-                g = torch.Generator(dev).manual_seed(int(torch.randint(2**62, (1,), generator=g)))
-            out = net(tokens.to(dev), cond.to(dev), token_valid=valid.to(dev), generator=g)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            ema.decay = min(ema_decay, (1 + step) / (10 + step))
-            ema.update(model)
-            done, count = step + 1, count + 1
-            for k, v in (("loss", out.loss), ("flow", out.flow_loss), ("length", out.length_loss)):
-                sums[k] += float(v.detach())
-            if done % log_every == 0 or done == end:
-                log({"step": done, **{k: v / count for k, v in sums.items()},
-                     "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
-                bar.update(task, info=f"flow {sums['flow'] / count:.4f} length {sums['length'] / count:.3f}")
-                sums, count = dict.fromkeys(sums, 0.0), 0
-            out_of_time = max_minutes is not None and time.perf_counter() - t_call > 60 * max_minutes
-            if world > 1 and max_minutes is not None:  # every rank stops at the same step
-                import torch.distributed as dist
-
-                flag = torch.tensor([float(out_of_time)], device=dev)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-            if rank == 0 and (done % checkpoint_every == 0 or done in (steps, stop_at) or out_of_time):
-                save_checkpoint(out_dir, model, optimizer, done, ema)
-            bar.update(task, completed=done)
-            if out_of_time:
-                end = done
-                break
-    seconds = time.perf_counter() - t0
-    stopped_early = end < steps and stop_at is None
-    if end < steps and not stopped_early:
-        return TrainResult(None, end, seconds, {"resumed_from": start}, history)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
+    data.latents = model.normalize_latents(data.latents)  # the model is trained in normalised latent space
+    budget = None if max_minutes is None else max(0.0, 60 * max_minutes - (time.perf_counter() - t_call))
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=warmup, weight_decay=weight_decay,
+                         ema_decay=ema_decay, grad_accum=grad_accum, mixed_precision=mixed_precision,
+                         device=device, seed=seed, resume=resume, checkpoint_every=checkpoint_every,
+                         log_every=log_every, stop_at=stop_at, max_seconds=budget, num_workers=num_workers,
+                         progress=progress, name=f"CoAMD {preset}")
+    r = fit(model, WindowSource(data, max_tokens), collate_windows, _coamd_loss, config, out_dir)
+    if not r.finished and not r.out_of_time:
+        return TrainResult(None, r.step, r.seconds, {"resumed_from": r.start}, r.history)
     metrics: dict = {}
     final = out_dir / "final"
-    if rank == 0:
-        pipe = CoAMDPipeline(autoencoder, ema.model, text_encoder=text_encoder,
+    if r.is_main:
+        pipe = CoAMDPipeline(autoencoder, r.best, text_encoder=text_encoder,
                              text_encoder_name=getattr(text_encoder, "name", "minilm"))
         final = save_final(out_dir, pipe)
-        metrics = {"preset": preset, "steps": end, "stopped_early": stopped_early, "resumed_from": start,
-                   "train_seconds": seconds,
-                   "batch_size": batch_size * world, "max_frames": max_frames, "device": str(dev),
-                   "parameters": sum(p.numel() for p in ema.model.parameters()), "items": len(data),
+        losses = [e["loss"] for e in r.history if "loss" in e]
+        metrics = {"preset": preset, "steps": r.step, "stopped_early": r.out_of_time and not r.finished,
+                   "resumed_from": r.start, "train_seconds": r.seconds,
+                   "batch_size": batch_size * r.num_processes * grad_accum, "max_frames": max_frames,
+                   "device": str(r.device), "processes": r.num_processes,
+                   "parameters": sum(p.numel() for p in r.best.parameters()), "items": len(data),
                    "tokens": int(data.latents.shape[0]), "captions": len(data.texts),
-                   "final_loss": history[-1]["loss"] if history else None,
-                   "autoencoder": str(ae_dir)}
+                   "final_loss": losses[-1] if losses else None, "autoencoder": str(ae_dir)}
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return TrainResult(final, end, seconds, metrics, history)
+    return TrainResult(final, r.step, r.seconds, metrics, r.history)

@@ -101,27 +101,45 @@ class LatentCorpus:
     def __len__(self) -> int:
         return len(self.captions)
 
-    def sample(self, batch_size: int, window: int, generator: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Random items, captions and windows: ``tokens (B, W, D)``, ``valid (B, W)``, ``cond (B, text_dim)``.
+    def item(self, index: int, generator: torch.Generator, window: int) -> dict:
+        """Item ``index``: a random window of at most ``window`` tokens ``(w, D)``, one of its captions
+        ``cond (text_dim,)`` and a training mask ``(w,)`` (:func:`humo.models.coamd.sample_token_mask`),
+        all drawn from ``generator``."""
+        from humo.models.coamd import sample_token_mask
 
-        ``W`` is the longest window drawn (at most ``window``); shorter items are padded with zeros.
-        """
-        items = torch.randint(len(self), (batch_size,), generator=generator).tolist()
-        lengths = (self.offsets[1:] - self.offsets[:-1])[items]
-        w = int(min(window, int(lengths.max())))
-        tokens = torch.zeros(batch_size, w, self.latents.shape[1])
-        valid = torch.zeros(batch_size, w, dtype=torch.bool)
-        rows = []
-        for b, i in enumerate(items):
-            n = int(lengths[b])
-            start = int(torch.randint(n - w + 1, (1,), generator=generator)) if n > w else 0
-            take = min(n, w)
-            o = int(self.offsets[i]) + start
-            tokens[b, :take], valid[b, :take] = self.latents[o:o + take], True
-            caps = self.captions[i]
-            rows.append(caps[int(torch.randint(len(caps), (1,), generator=generator))])
-        return tokens, valid, self.text_emb[rows]
+        o, n = int(self.offsets[index]), int(self.offsets[index + 1] - self.offsets[index])
+        start = int(torch.randint(n - window + 1, (1,), generator=generator)) if n > window else 0
+        tokens = self.latents[o + start:o + start + min(n, window)]
+        caps = self.captions[index]
+        cond = self.text_emb[caps[int(torch.randint(len(caps), (1,), generator=generator))]]
+        mask = sample_token_mask(torch.ones(1, tokens.shape[0], dtype=torch.bool), generator)[0]
+        return {"tokens": tokens, "cond": cond, "mask": mask}
+
+
+class WindowSource:
+    """``item(index, generator)`` over a :class:`LatentCorpus` with a fixed window (the engine's source)."""
+
+    def __init__(self, corpus: LatentCorpus, window: int):
+        self.corpus, self.window = corpus, window
+
+    def __len__(self) -> int:
+        return len(self.corpus)
+
+    def item(self, index: int, generator: torch.Generator) -> dict:
+        return self.corpus.item(index, generator, self.window)
+
+
+def collate_windows(items: list[dict]) -> dict:
+    """Pad items to the longest window: ``tokens (B, W, D)``, ``valid (B, W)``, ``mask (B, W)`` (True =
+    masked, only on valid tokens), ``cond (B, text_dim)``."""
+    w = max(it["tokens"].shape[0] for it in items)
+    tokens = torch.zeros(len(items), w, items[0]["tokens"].shape[1])
+    valid = torch.zeros(len(items), w, dtype=torch.bool)
+    mask = torch.zeros(len(items), w, dtype=torch.bool)
+    for b, it in enumerate(items):
+        n = it["tokens"].shape[0]
+        tokens[b, :n], valid[b, :n], mask[b, :n] = it["tokens"], True, it["mask"]
+    return {"tokens": tokens, "valid": valid, "mask": mask, "cond": torch.stack([it["cond"] for it in items])}
 
 
 @torch.no_grad()

@@ -1,11 +1,12 @@
 """Train the contrastive text-motion evaluator (:class:`humo.models.evaluators.ContrastiveEvaluator`).
 
-The run folder follows :mod:`humo.training.common` (``checkpoint/`` written atomically and resumed,
+Training runs through :mod:`humo.training.engine` (``checkpoint/`` written atomically and resumed,
 ``final/`` = ``save_pretrained`` of the trained evaluator). Sentence embeddings of the frozen text
 encoder are cached per unique caption, so after the first pass over the captions a step costs only
-the motion transformer. The data order is a pure function of ``(seed, step)`` and the RNG state is
-checkpointed, so a resumed run repeats the uninterrupted one (given a dataset whose items do not
-draw from their own generator, e.g. ``TextMotionDataset(random_crop=False)``).
+the motion transformer. Items are taken in seeded epoch permutations; a dataset with a ``generator``
+attribute (``TextMotionDataset``) draws its crops from a generator keyed by ``(seed, step, position)``
+and the RNG state is checkpointed, so a resumed run repeats the uninterrupted one. Under several
+processes each one contrasts its own batch (the InfoNCE negatives are per process).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 import torch
 
 from humo.models.evaluators.contrastive import PRESETS, ContrastiveEvaluator
-from humo.models.hub import HubModel
 from humo.training.collate import collate_motion_text
-from humo.training.common import load_checkpoint, pick_device, save_checkpoint, save_final
+from humo.training.common import save_final
+from humo.training.engine import DatasetSource, TrainConfig, fit
 
 
 @dataclass
@@ -47,14 +48,6 @@ def dataset_stats(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float(), std.clamp_min(1e-6).float()
 
 
-def _batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
-    """Epoch-wise shuffled, drop_last batches; a pure function of ``step`` (exact resume)."""
-    per_epoch = n // batch_size
-    epoch, b = divmod(step, per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return order[b * batch_size:(b + 1) * batch_size].tolist()
-
-
 def _sentences(texts: list[str], encoder, cache: dict[str, torch.Tensor]) -> torch.Tensor:
     missing = sorted({t for t in texts if t not in cache})
     if missing:
@@ -67,7 +60,8 @@ def _sentences(texts: list[str], encoder, cache: dict[str, torch.Tensor]) -> tor
 def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_size: int = 64, lr: float = 1e-4,
                     device: str = "auto", seed: int = 0, resume: bool = True, *, preset: str = "base",
                     model_kwargs: dict | None = None, text_encoder=None, mean=None, std=None,
-                    weight_decay: float = 0.01, save_every: int = 1000, progress: bool = True
+                    weight_decay: float = 0.01, save_every: int = 1000, progress: bool = True,
+                    grad_accum: int = 1, mixed_precision: str | None = None, num_workers: int = 0
                     ) -> EvaluatorTrainResult:
     """Train a :class:`ContrastiveEvaluator` with AdamW and the symmetric InfoNCE loss.
 
@@ -81,15 +75,16 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         seed: model init, dropout and data order.
         resume: continue from ``out_dir/checkpoint`` when present (its config must match).
+        lr: constant AdamW learning rate.
         preset, model_kwargs: evaluator size (``PRESETS`` name, then overrides).
         text_encoder: frozen encoder with ``encode(list[str]) -> (B, D)`` and ``dim``; default
             ``TextEncoder(model_kwargs.get("text_encoder", "minilm"))``.
         mean, std: ``(263,)`` feature statistics; default computed over ``dataset``.
         save_every: checkpoint period in steps (and at the end).
         progress: show a rich progress bar.
+        grad_accum, mixed_precision, num_workers: see :class:`humo.training.engine.TrainConfig`
+            (``batch_size`` is per process).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     if steps < 0 or batch_size < 2 or lr <= 0 or save_every < 1:
@@ -97,7 +92,7 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
     n = len(dataset)
     if n < batch_size:
         raise ValueError(f"the dataset has {n} items, fewer than batch_size={batch_size}")
-    out_dir, dev = Path(out_dir), pick_device(device)
+    out_dir = Path(out_dir)
     kwargs = {**PRESETS[preset], **(model_kwargs or {})}
     if text_encoder is None:
         from humo.models.text_encoder import TextEncoder
@@ -105,44 +100,26 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
         text_encoder = TextEncoder(kwargs.get("text_encoder", "minilm"))
     kwargs.setdefault("text_dim", int(text_encoder.dim))
     ckpt = out_dir / "checkpoint"
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+    resuming = resume and (ckpt / "trainer.json").is_file()
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ContrastiveEvaluator(**kwargs)
-        if resume and (ckpt / "trainer.pt").is_file():
-            saved = HubModel.read_config(ckpt / "model")
-            if saved != model._hub_mixin_config:
-                raise ValueError(f"{ckpt} was trained with config {saved}, not {model._hub_mixin_config}; "
-                                 "use another out_dir or resume=False")
-        else:
+        if not resuming:  # a resumed run restores the statistics (and checks the config) from the checkpoint
             if mean is None or std is None:
                 mean, std = dataset_stats(dataset)
             model.set_normalization(mean, std)
-        model.attach_text_encoder(text_encoder).to(dev)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        step = 0
-        if resume and (ckpt / "trainer.pt").is_file():
-            step, _ = load_checkpoint(out_dir, model, opt, map_location=dev)
+        model.attach_text_encoder(text_encoder)
         cache: dict[str, torch.Tensor] = {}
-        losses: list[float] = []
-        columns = (TextColumn("evaluator {task.fields[loss]}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn())
-        model.train()
-        with Progress(*columns, disable=not progress) as bar:
-            task = bar.add_task("train", total=steps, completed=min(step, steps), loss="")
-            while step < steps:
-                items = [dataset[i] for i in _batch_indices(step, n, batch_size, seed)]
-                batch = collate_motion_text(items).to(dev)
-                sentences = _sentences(batch.texts, text_encoder, cache).to(dev)
-                out = model(batch.features, batch.lengths, sentences)
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                step += 1
-                losses.append(out.loss.item())
-                bar.update(task, advance=1, loss=f"loss {losses[-1]:.4f}")
-                if step % save_every == 0 or step == steps:
-                    save_checkpoint(out_dir, model, opt, step, extra={"seed": seed, "batch_size": batch_size})
+
+        def loss_fn(m: ContrastiveEvaluator, batch, generator) -> tuple[torch.Tensor, dict]:
+            sentences = _sentences(batch.texts, text_encoder, cache).to(batch.features.device)
+            return m(batch.features, batch.lengths, sentences).loss, {}
+
+        config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, schedule="constant", weight_decay=weight_decay,
+                             betas=(0.9, 0.999), grad_accum=grad_accum, mixed_precision=mixed_precision,
+                             device=device, seed=seed, resume=resume, checkpoint_every=save_every, log_every=1,
+                             num_workers=num_workers, draw="epoch", progress=progress, name="evaluator")
+        r = fit(model, DatasetSource(dataset), collate_motion_text, loss_fn, config, out_dir)
         model.eval()
-        final = save_final(out_dir, model)
-    return EvaluatorTrainResult(model, step, losses, final)
+        final = save_final(out_dir, model) if r.is_main else out_dir / "final"
+    return EvaluatorTrainResult(model, r.step, [e["loss"] for e in r.history if "loss" in e], final)

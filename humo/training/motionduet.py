@@ -8,11 +8,12 @@ cached in ``cache_dir`` (default ``out_dir/cache``; reused when the captions / c
 * with ``use_video``: rendered stick-figure videos of every segment encoded by the frozen video encoder
   (``"stick"`` = :class:`humo.models.motionduet.video.StickVideoEncoder`, or a VideoMAE folder).
 
-Batches are epoch-wise shuffled and drawn as a pure function of ``(seed, step)``; each step draws one
-caption per segment and the model's randomness (condition dropout, timesteps, noise) from a generator
-seeded by ``(seed, step)``, so a resumed CPU run repeats an uninterrupted one.
+Each stage runs through :mod:`humo.training.engine`: segments are taken in seeded epoch permutations,
+each segment's caption is drawn from a generator keyed by ``(seed, step, position)`` and the model's
+randomness (condition dropout, timesteps, noise) from one keyed by ``(seed, step, process)``, so a
+resumed run repeats an uninterrupted one.
 
-Run folder (:mod:`humo.training.common` layout per stage)::
+Run folder (:mod:`humo.training.engine` layout per stage)::
 
     out_dir/vae/{checkpoint,final,log.jsonl}        stage "vae"  (final: EMA, latent stats fitted)
     out_dir/denoiser/{checkpoint,log.jsonl}         stage "denoiser" (VAE from vae_from or out_dir/vae/final)
@@ -30,15 +31,8 @@ from pathlib import Path
 import torch
 
 from humo.models.motionduet.model import PRESETS, MotionDuet
-from humo.training.common import (
-    EMA,
-    load_checkpoint,
-    lr_at,
-    pick_device,
-    save_checkpoint,
-    save_final,
-    seed_everything,
-)
+from humo.training.common import save_final, seed_everything
+from humo.training.engine import TrainConfig, fit, process_state
 
 STAGES = ("vae", "denoiser", "both")
 
@@ -72,18 +66,29 @@ class PairCache:
     def __len__(self) -> int:
         return len(self.features)
 
+    def item(self, index: int, generator: torch.Generator) -> dict:
+        """Segment ``index`` with one of its captions drawn from ``generator``: ``features (n, 263)``,
+        ``text_emb (D,)``, ``text`` and ``video (Lv, Dv)`` or None."""
+        caps = self.captions[index]
+        pick = caps[int(torch.randint(len(caps), (1,), generator=generator))]
+        return {"features": self.features[index], "text_emb": self.text_emb[pick], "text": self.texts[pick],
+                "video": None if self.video is None else self.video[index]}
+
     def batch(self, indices: list[int], generator: torch.Generator) -> dict:
-        """Padded ``features (B, T, 263)``, ``lengths (B,)``, ``text_emb (B, D)`` (one caption drawn per
-        segment), ``texts`` and ``video (B, Lv, Dv)`` or None."""
-        lengths = self.lengths[indices]
-        feats = torch.zeros(len(indices), int(lengths.max()), self.features[0].shape[-1])
-        for row, i in enumerate(indices):
-            feats[row, : self.features[i].shape[0]] = self.features[i]
-        pick = [c[int(torch.randint(len(c), (1,), generator=generator))]
-                for c in (self.captions[i] for i in indices)]  # one caption index per segment
-        return {"features": feats, "lengths": lengths, "text_emb": self.text_emb[pick],
-                "texts": [self.texts[p] for p in pick],
-                "video": None if self.video is None else self.video[indices]}
+        """:func:`collate_pairs` of the items ``indices`` (captions drawn from ``generator`` in order)."""
+        return collate_pairs([self.item(i, generator) for i in indices])
+
+
+def collate_pairs(items: list[dict]) -> dict:
+    """Padded ``features (B, T, 263)``, ``lengths (B,)``, ``text_emb (B, D)``, ``texts`` and
+    ``video (B, Lv, Dv)`` or None."""
+    lengths = torch.tensor([it["features"].shape[0] for it in items])
+    feats = torch.zeros(len(items), int(lengths.max()), items[0]["features"].shape[-1])
+    for row, it in enumerate(items):
+        feats[row, : it["features"].shape[0]] = it["features"]
+    video = None if items[0]["video"] is None else torch.stack([it["video"] for it in items])
+    return {"features": feats, "lengths": lengths, "text_emb": torch.stack([it["text_emb"] for it in items]),
+            "texts": [it["text"] for it in items], "video": video}
 
 
 def _load_or_compute(path: Path, key: dict, compute) -> torch.Tensor:
@@ -151,14 +156,6 @@ def build_cache(corpus_dir: str | Path, split: str, text_encoder, video_encoder=
     return PairCache(feats, lengths, captions, texts, text_emb, video, joints, [it["id"] for it in items])
 
 
-def _batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
-    """Epoch-wise shuffled batches (drop_last); a pure function of ``step`` (exact resume)."""
-    per_epoch = max(1, n // batch_size)
-    epoch, b = divmod(step, per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return order[b * batch_size:(b + 1) * batch_size].tolist()
-
-
 def _step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 7_919 + step * 104_729 + salt) % 2**63)
 
@@ -214,65 +211,36 @@ def validate(model: MotionDuet, data: PairCache, stage: str, dash_lambda: float 
     return {k: v / count for k, v in sums.items()}
 
 
+def _stage_loss(stage: str, dash_lambda: float):
+    def loss_fn(model: MotionDuet, b: dict, generator) -> tuple[torch.Tensor, dict]:
+        if stage == "vae":
+            out = model.vae_loss(b["features"], b["lengths"], generator=generator)
+            return out.loss, {"recon": out.recon, "kl": out.kl}
+        out = model(b["features"], b["lengths"], b["text_emb"], b["video"], dash_lambda=dash_lambda,
+                    generator=generator)
+        return out.loss, {"diffusion": out.diffusion, "dash": out.dash}
+
+    return loss_fn
+
+
 def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, val: PairCache | None, *,
-               steps: int, batch_size: int, lr: float, ema_decay: float, seed: int, resume: bool,
-               dash_lambda: float, checkpoint_every: int, log_every: int, progress: bool,
-               history: list[dict]) -> tuple[MotionDuet, dict]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    dev = model.device
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
-    ema = EMA(model, decay=ema_decay)
-    start = load_checkpoint(run_dir, model, optimizer, ema, map_location=dev)[0] if resume else 0
-    run_dir.mkdir(parents=True, exist_ok=True)
+               steps: int, batch_size: int, history: list[dict], dash_lambda: float, **settings
+               ) -> tuple[MotionDuet, dict]:
     bs = min(batch_size, len(data))
-    warmup = max(1, steps // 20)
-
-    def log(entry: dict) -> None:
-        history.append({"stage": stage, **entry})
-        with (run_dir / "log.jsonl").open("a") as fh:
-            fh.write(json.dumps(entry) + "\n")
-
-    bar = Progress(TextColumn(f"[bold]MotionDuet {stage}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress)
-    t0, run_loss, run_n = time.perf_counter(), 0.0, 0
-    model.train()
-    with bar:
-        task = bar.add_task(stage, total=steps, completed=start, info="")
-        for step in range(start, steps):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, steps, lr, warmup)
-            b = data.batch(_batch_indices(step, len(data), bs, seed), _step_generator(seed, step, 2))
-            f, n, gen = b["features"].to(dev), b["lengths"].to(dev), _step_generator(seed, step)
-            if stage == "vae":
-                loss = model.vae_loss(f, n, generator=gen).loss
-            else:
-                video = None if b["video"] is None else b["video"].to(dev)
-                loss = model(f, n, b["text_emb"].to(dev), video, dash_lambda=dash_lambda, generator=gen).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            ema.decay = min(ema_decay, (1 + step) / (10 + step))
-            ema.update(model)
-            run_loss, run_n, done = run_loss + loss.item(), run_n + 1, step + 1
-            if done % log_every == 0 or done == steps:
-                log({"step": done, "loss": run_loss / run_n, "lr": optimizer.param_groups[0]["lr"],
-                     "seconds": time.perf_counter() - t0})
-                bar.update(task, info=f"loss {run_loss / run_n:.4f}")
-                run_loss, run_n = 0.0, 0
-            if done % checkpoint_every == 0 or done == steps:
-                save_checkpoint(run_dir, model, optimizer, done, ema)
-            bar.update(task, completed=done)
-    info = {"steps": steps, "resumed_from": start, "seconds": time.perf_counter() - t0, "batch_size": bs,
-            "trainable_parameters": sum(p.numel() for p in params)}
+    config = TrainConfig(steps=steps, batch_size=bs, draw="epoch", name=f"MotionDuet {stage}", **settings)
+    # the denoiser skips its video / DASH layers in a batch whose videos were all dropped
+    r = fit(model, data, collate_pairs, _stage_loss(stage, dash_lambda), config, run_dir,
+            find_unused_parameters=stage != "vae")
+    history += [{"stage": stage, **e} for e in r.history]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    info = {"steps": steps, "resumed_from": r.start, "seconds": r.seconds, "batch_size": bs * r.num_processes,
+            "trainable_parameters": trainable}
+    best = r.best
     if stage == "vae":
-        fit_latent_stats(ema.model, data)
+        fit_latent_stats(best, data)  # every process: the models stay equal
     if val is not None:
-        info["val"] = validate(ema.model, val, "vae" if stage == "vae" else "denoiser", dash_lambda)
-    return ema.model, info
+        info["val"] = validate(best, val, "vae" if stage == "vae" else "denoiser", dash_lambda)
+    return best, info
 
 
 def _load_vae(model: MotionDuet, folder: Path) -> None:
@@ -302,7 +270,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
                      cache_dir: str | Path | None = None, max_items: int | None = None,
                      checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
-                     threads: int | None = None) -> MotionDuetTrainResult:
+                     threads: int | None = None, grad_accum: int = 1, mixed_precision: str | None = None,
+                     num_workers: int = 0) -> MotionDuetTrainResult:
     """Train a MotionDuet preset on a HumanML3D-layout corpus (see the module docstring).
 
     Args:
@@ -317,6 +286,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         text_encoder: frozen encoder with ``.encode(list[str])``; default ``TextEncoder("minilm")``.
         cache_dir: where caption / video embeddings are cached (default ``out_dir/cache``).
         max_items: use at most this many segments per split (quick runs).
+        batch_size: segments per step and process; grad_accum, mixed_precision, num_workers: see
+            :class:`humo.training.engine.TrainConfig`.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
@@ -333,7 +304,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         raise FileNotFoundError(f"corpus folder {corpus_dir} not found")
     if threads is not None:
         torch.set_num_threads(threads)
-    dev = pick_device(device)
+    state = process_state(device)
     from humo.data.stats import load_normalizer
     from humo.models.motionduet.video import load_video_encoder
 
@@ -345,11 +316,12 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     venc = None
     if use_video:
         venc = load_video_encoder(video_encoder) if isinstance(video_encoder, (str, Path)) else video_encoder
-        venc = venc.to(dev) if isinstance(venc, torch.nn.Module) else venc
+        venc = venc.to(state.device) if isinstance(venc, torch.nn.Module) else venc
     cache_dir = out_dir / "cache" if cache_dir is None else Path(cache_dir)
-    train = build_cache(corpus_dir, "train", text_encoder, venc, cache_dir, max_items=max_items)
-    val = (build_cache(corpus_dir, "val", text_encoder, venc, cache_dir, max_items=max_items)
-           if (corpus_dir / "val.txt").is_file() and (corpus_dir / "val.txt").read_text().strip() else None)
+    with state.main_process_first():  # process 0 fills the cache, the others then read it
+        train = build_cache(corpus_dir, "train", text_encoder, venc, cache_dir, max_items=max_items)
+        val = (build_cache(corpus_dir, "val", text_encoder, venc, cache_dir, max_items=max_items)
+               if (corpus_dir / "val.txt").is_file() and (corpus_dir / "val.txt").read_text().strip() else None)
 
     seed_everything(seed)
     kwargs = {**(model_kwargs or {}), "text_dim": int(train.text_emb.shape[-1]),
@@ -359,13 +331,15 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         kwargs["video_encoder"] = str(getattr(venc, "source", None) or "custom")
     model = MotionDuet.from_preset(preset, **kwargs)
     model.set_normalization(normalizer.mean, normalizer.std)
-    model.to(dev)
     history: list[dict] = []
-    metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda, "device": str(dev),
+    main = state.is_main_process
+    metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda,
+                     "device": str(state.device), "processes": state.num_processes,
                      "train_segments": len(train), "video_encoder": kwargs.get("video_encoder")}
     common = dict(batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, resume=resume,
                   dash_lambda=dash_lambda, checkpoint_every=checkpoint_every, log_every=log_every,
-                  progress=progress, history=history)
+                  progress=progress, history=history, device=device, grad_accum=grad_accum,
+                  mixed_precision=mixed_precision, num_workers=num_workers)
     t0 = time.perf_counter()
     if stage in ("vae", "both"):
         model.denoiser.requires_grad_(False)
@@ -375,11 +349,12 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
             model.dash_head.requires_grad_(False)
         vae_model, metrics["vae"] = _run_stage("vae", model, out_dir / "vae", train, val,
                                                steps=vae_steps or steps, **common)
-        final = save_final(out_dir / "vae", vae_model)
+        final = save_final(out_dir / "vae", vae_model) if main else out_dir / "vae" / "final"
         model.load_state_dict(vae_model.state_dict())
         if stage == "vae":
             metrics["seconds"] = time.perf_counter() - t0
-            (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            if main:
+                (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
             return MotionDuetTrainResult(final, {"vae": vae_steps or steps}, metrics["seconds"], metrics,
                                          history)
     else:
@@ -388,9 +363,10 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     model.vae.requires_grad_(False)
     final_model, metrics["denoiser"] = _run_stage("denoiser", model, out_dir / "denoiser", train, val,
                                                   steps=steps, **common)
-    final = save_final(out_dir, final_model)
+    final = save_final(out_dir, final_model) if main else out_dir / "final"
     metrics["seconds"] = time.perf_counter() - t0
     metrics["parameters"] = sum(p.numel() for p in final_model.parameters())
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if main:
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     done = {"denoiser": steps, **({"vae": vae_steps or steps} if stage == "both" else {})}
     return MotionDuetTrainResult(final, done, metrics["seconds"], metrics, history)

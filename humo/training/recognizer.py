@@ -1,6 +1,6 @@
 """Train and evaluate the MAR recognizer (:class:`humo.models.recognizer.ActionRecognizer`) on a corpus.
 
-Run folder (see :mod:`humo.training.common`)::
+Run folder (see :mod:`humo.training.engine`)::
 
     out_dir/
       text_cache.safetensors   frozen embeddings of every caption and class prompt (computed once)
@@ -9,15 +9,15 @@ Run folder (see :mod:`humo.training.common`)::
       checkpoint/  final/      atomic training state / the model to use
       metrics.json             evaluate_recognizer on the test split
 
-Batches are drawn deterministically from ``(seed, step)`` (an epoch permutation plus a per-step reseed of the
-dataset's generator for crops and captions), so a resumed run sees the same data as an uninterrupted one.
+Training runs through :mod:`humo.training.engine`: clips are taken in seeded epoch permutations and every
+crop, mirroring and caption is drawn from a generator keyed by ``(seed, step, position)``, so a resumed run
+sees the same data as an uninterrupted one. Under several processes each one contrasts its own batch (the
+InfoNCE negatives are per process).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from humo.models.action_classes import ActionClasses, class_prompt
 from humo.models.recognizer import RECOGNIZER_PRESETS, ActionRecognizer
 from humo.models.text_encoder import CachedTextEncoder, check_texts
-from humo.training.common import load_checkpoint, pick_device, save_checkpoint, save_final, seed_everything
+from humo.training.common import save_final, seed_everything
+from humo.training.engine import DatasetSource, TrainConfig, fit, process_state
 
 CACHE_NAME = "text_cache.safetensors"
 RETRIEVAL_KS = (1, 2, 3, 5, 10)
@@ -118,31 +119,13 @@ def class_prompts(classes: ActionClasses) -> list[str]:
     return [class_prompt(n) if out.count(p) > 1 else p for n, p in zip(classes.names, out, strict=True)]
 
 
-def _lr_factor(step: int, total: int) -> float:
-    warmup = max(1, min(200, total // 10))
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
-def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> list[int]:
-    """Indices of step ``step``: consecutive slices of per-epoch permutations seeded by ``(seed, epoch)``."""
-    out, pos = [], step * batch_size
-    while len(out) < batch_size:
-        epoch, offset = divmod(pos, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
-        take = perm[offset: offset + batch_size - len(out)]
-        out += take
-        pos += len(take)
-    return out
-
-
 def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = "small", steps: int = 2000,
                      batch_size: int = 64, lr: float = 2e-4, device: str = "auto", seed: int = 0,
                      resume: bool = True, streams=("j", "b", "m"), text_encoder=None, num_classes: int = 400,
                      mirror: bool = False, min_len: int = MIN_LEN, checkpoint_every: int = 250,
                      log_every: int = 25, max_seconds: float | None = None, evaluate: bool = True,
-                     progress: bool = True, **overrides) -> TrainResult:
+                     progress: bool = True, grad_accum: int = 1, mixed_precision: str | None = None,
+                     num_workers: int = 0, **overrides) -> TrainResult:
     """Train an :class:`ActionRecognizer` with AdamW (warm-up then cosine decay to 0.1 ``lr``).
 
     Args:
@@ -155,9 +138,9 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         mirror: random left/right mirroring of clips, captions and labels (see ``TextMotionDataset``).
         min_len: shortest clip (and random crop) in frames.
         max_seconds: stop early (checkpoint + final model) after this much training time.
+        batch_size: clips per step and process; grad_accum, mixed_precision, num_workers: see
+            :class:`humo.training.engine.TrainConfig`.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from humo.data.datasets import collate
 
     if preset not in RECOGNIZER_PRESETS:
@@ -165,20 +148,20 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     if steps < 1 or batch_size < 2:
         raise ValueError(f"steps must be >= 1 and batch_size >= 2, got {steps}, {batch_size}")
     corpus, out = Path(corpus_dir), Path(out_dir)
-    dev = pick_device(device)
     seed_everything(seed)
     if text_encoder is None:
         from humo.models.text_encoder import TextEncoder
 
         text_encoder = TextEncoder("minilm")
-    data_gen = torch.Generator().manual_seed(seed)
-    train = _dataset(corpus, "train", generator=data_gen, mirror=mirror, min_len=min_len)
+    train = _dataset(corpus, "train", mirror=mirror, min_len=min_len)
     if len(train) < batch_size:
         raise ValueError(f"the train split has {len(train)} clips, fewer than batch_size={batch_size}")
     items = scan_split(corpus, "train", min_len)
     out.mkdir(parents=True, exist_ok=True)
     classes = build_classes(corpus, items, text_encoder, num_classes, torch.Generator().manual_seed(seed))
-    classes.save(out / "classes.json")
+    state = process_state(device)
+    if state.is_main_process:
+        classes.save(out / "classes.json")
     label_of = dict(zip((it["id"] for it in items), clip_classes(corpus, items, classes), strict=True))
     # the dataset's label ids (mirror-aware) -> our class ids; caption-verb classes go by clip id
     from_dataset = [classes.get(name) for name in train.classes] if train.classes else None
@@ -192,13 +175,33 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         texts += [swap_left_right(t) for t in texts]
     if evaluate and (corpus / "test.txt").is_file():  # the evaluation captions too, encoded once
         texts += [t for it in scan_split(corpus, "test", min_len) for t in it["texts"]]
-    cache = CachedTextEncoder.load(str(cache_path), fallback=text_encoder) if cache_path.is_file() else None
-    if cache is None or cache.name != getattr(text_encoder, "name", cache.name):
-        cache = CachedTextEncoder.build(texts, text_encoder)
-    cache.encode(texts)  # fills anything missing
-    cache.save(str(cache_path))
+    with state.main_process_first():  # process 0 encodes and saves, the others then load
+        cache = CachedTextEncoder.load(str(cache_path), fallback=text_encoder) if cache_path.is_file() else None
+        if cache is None or cache.name != getattr(text_encoder, "name", cache.name):
+            cache = CachedTextEncoder.build(texts, text_encoder)
+        cache.encode(texts)  # fills anything missing
+        if state.is_main_process:
+            cache.save(str(cache_path))
     caption_key = {t: i for i, t in enumerate(cache.table)}
-    label_table = cache.encode(prompts).to(dev)
+    label_table = cache.encode(prompts)
+
+    def collate_batch(clips: list[dict]) -> dict:
+        batch = collate(clips)
+        captions = check_texts(list(batch["texts"]))
+        if from_dataset is None:
+            labels = torch.tensor([label_of.get(i, -1) for i in batch["ids"]])
+        else:
+            labels = torch.tensor([from_dataset[c] if c >= 0 else -1 for c in batch["labels"].tolist()])
+        unseen: dict[str, int] = {}  # captions outside the cache: equal captions share a new key
+        keys = [caption_key[t] if t in caption_key else unseen.setdefault(t, len(caption_key) + len(unseen))
+                for t in captions]
+        return {"joints": batch["joints"].float(), "lengths": batch["lengths"], "captions": cache.encode(captions),
+                "caption_keys": torch.tensor(keys),
+                "label_emb": label_table[labels.clamp_min(0)], "labels": labels}
+
+    def loss_fn(m: ActionRecognizer, b: dict, generator) -> tuple[torch.Tensor, dict]:
+        out = m(b["joints"], b["lengths"], b["captions"], b["caption_keys"], b["label_emb"], b["labels"])
+        return out.loss, {}
 
     config = {**RECOGNIZER_PRESETS[preset], **overrides}
     model = ActionRecognizer(streams=parse_streams(streams), text_dim=cache.dim,
@@ -206,56 +209,22 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                              class_prompts=prompts, **config)
     model.fit_normalization(it["joints"] for it in items)
     model.set_text_encoder(cache)
-    model.to(dev)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    start, _ = load_checkpoint(out, model, optimizer, map_location=dev) if resume else (0, {})
-
-    t0, step = time.time(), start
-    columns = [TextColumn("recognizer"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, disable=not progress) as bar, (out / "log.jsonl").open("a") as log:
-        task = bar.add_task("train", total=steps, completed=start, loss=float("nan"))
-        model.train()
-        while step < steps:
-            data_gen.manual_seed(seed * 1_000_003 + step)  # crops and captions of this step
-            batch = collate([train[i] for i in _batch_indices(len(train), batch_size, step, seed)])
-            captions = check_texts(list(batch["texts"]))
-            cap_emb = cache.encode(captions).to(dev)
-            cap_keys = torch.tensor([caption_key.setdefault(t, len(caption_key)) for t in captions])
-            if from_dataset is None:
-                lab_keys = torch.tensor([label_of.get(i, -1) for i in batch["ids"]])
-            else:
-                lab_keys = torch.tensor([from_dataset[c] if c >= 0 else -1 for c in batch["labels"].tolist()])
-            for g in optimizer.param_groups:
-                g["lr"] = lr * _lr_factor(step, steps)
-            result = model(batch["joints"].to(dev).float(), batch["lengths"].to(dev), cap_emb, cap_keys,
-                           label_table[lab_keys.clamp_min(0).to(dev)], lab_keys)
-            optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            step += 1
-            loss = float(result.loss.detach())
-            bar.update(task, completed=step, loss=loss)
-            if step % log_every == 0 or step == steps:
-                log.write(json.dumps({"step": step, "loss": loss, "lr": optimizer.param_groups[0]["lr"],
-                                      "seconds": round(time.time() - t0, 2)}) + "\n")
-                log.flush()
-            out_of_time = max_seconds is not None and time.time() - t0 > max_seconds
-            if step % checkpoint_every == 0 or step == steps or out_of_time:
-                save_checkpoint(out, model, optimizer, step)
-            if out_of_time:
-                break
-    seconds = time.time() - t0
+    settings = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=max(1, min(200, steps // 10)),
+                           weight_decay=0.01, betas=(0.9, 0.999), grad_accum=grad_accum,
+                           mixed_precision=mixed_precision, device=device, seed=seed, resume=resume,
+                           checkpoint_every=checkpoint_every, log_every=log_every, max_seconds=max_seconds,
+                           num_workers=num_workers, draw="epoch", progress=progress, name="recognizer")
+    r = fit(model, DatasetSource(train), collate_batch, loss_fn, settings, out)
     model.eval()
-    final = save_final(out, model)
-    _note_training_data(final, corpus)
-    metrics: dict[str, float] = {}
-    if evaluate and (corpus / "test.txt").is_file():
-        metrics = evaluate_recognizer(model, corpus, "test", seed=seed, min_len=min_len)
-        metrics.update({"train/steps": step, "train/seconds": round(seconds, 1)})
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    return TrainResult(model, step, seconds, final, metrics)
+    final, metrics = out / "final", {}
+    if r.is_main:
+        final = save_final(out, model)
+        _note_training_data(final, corpus)
+        if evaluate and (corpus / "test.txt").is_file():
+            metrics = evaluate_recognizer(model, corpus, "test", seed=seed, min_len=min_len)
+            metrics.update({"train/steps": r.step, "train/seconds": round(r.seconds, 1)})
+            (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return TrainResult(model, r.step, r.seconds, final, metrics)
 
 
 def _note_training_data(final: Path, corpus: Path) -> None:

@@ -37,7 +37,7 @@ def test_train_evaluator_cli_trains_resumes_and_saves(tmp_path):
             "--save-every", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, (result.output, result.exception)
-    assert "saved to" in result.output and (tmp_path / "run" / "checkpoint" / "trainer.pt").is_file()
+    assert "saved to" in result.output and (tmp_path / "run" / "checkpoint" / "trainer.json").is_file()
     model = ContrastiveEvaluator.from_pretrained(tmp_path / "run" / "final")
     assert model.text_dim == 384 and model.text_encoder_name == "minilm"
     emb = model.embed_text(["a person walks forward"])  # loads MiniLM lazily

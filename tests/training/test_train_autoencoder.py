@@ -11,10 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 from humo.models.autoencoder import MotionAutoencoder
-from humo.representations.humanml3d import canonicalize
 from humo.training.autoencoder import WindowSampler, evaluate_autoencoder, train_autoencoder
 from humo.training.common import lr_at
-from tests.helpers import synthetic_joints
+from tests.helpers import write_tiny_corpus
 
 FAST = dict(preset="tiny", batch_size=4, window=16, device="cpu", progress=False, val_clips=2, log_every=2,
             norm_windows=32)
@@ -22,19 +21,10 @@ FAST = dict(preset="tiny", batch_size=4, window=16, device="cpu", progress=False
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    """HumanML3D layout: new_joints/<id>.npy (T, 22, 3), texts, train/val/test.txt. The autoencoder ignores
+    """HumanML3D layout (train 0-5, val 6-7, test 8-9; clip i has 24 + 5 i frames). The autoencoder ignores
     the features, so new_joint_vecs holds zeros of the right shape."""
     root = tmp_path_factory.mktemp("corpus")
-    for sub in ("new_joints", "new_joint_vecs", "texts"):
-        (root / sub).mkdir()
-    splits = {"train": range(6), "val": range(6, 8), "test": range(8, 10)}
-    for split, ids in splits.items():
-        for i in ids:
-            clip = canonicalize(synthetic_joints(24 + 5 * i, seed=i, dtype=torch.float32)).numpy()
-            np.save(root / "new_joints" / f"{i:06d}.npy", clip)
-            np.save(root / "new_joint_vecs" / f"{i:06d}.npy", np.zeros((len(clip) - 1, 263), np.float32))
-            (root / "texts" / f"{i:06d}.txt").write_text("a person walks.#a/DET person/NOUN#0.0#0.0\n")
-        (root / f"{split}.txt").write_text("".join(f"{i:06d}\n" for i in ids))
+    write_tiny_corpus(root)
     return root
 
 
@@ -61,7 +51,7 @@ def test_train_writes_final_model_log_and_metrics(corpus, tmp_path):
     out = tmp_path / "run"
     result = train_autoencoder(corpus, out, steps=4, val_every=2, checkpoint_every=2, seed=0, **FAST)
     model = MotionAutoencoder.from_pretrained(result.final_dir)
-    assert result.final_dir == out / "final" and (out / "checkpoint" / "trainer.pt").is_file()
+    assert result.final_dir == out / "final" and (out / "checkpoint" / "trainer.json").is_file()
     assert model.stream_std.ne(1).any() and model.latent_scale != 1  # fitted stats were saved
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in lines if "loss" in e] == [2, 4]

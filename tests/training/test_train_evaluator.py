@@ -38,7 +38,7 @@ def test_train_save_resume_reload(tmp_path):
     straight = train(tmp_path / "a", 5)
     assert straight.step == 5 and len(straight.losses) == 5 and all(np.isfinite(straight.losses))
     first = train(tmp_path / "b", 3)
-    assert (tmp_path / "b" / "checkpoint" / "trainer.pt").is_file() and first.step == 3
+    assert (tmp_path / "b" / "checkpoint" / "trainer.json").is_file() and first.step == 3
     resumed = train(tmp_path / "b", 5)
     assert resumed.step == 5 and len(resumed.losses) == 2
     assert resumed.losses == pytest.approx(straight.losses[3:], rel=1e-5)  # exact resume

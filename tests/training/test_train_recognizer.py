@@ -12,7 +12,7 @@ import torch
 from humo.models.action_classes import ActionClasses
 from humo.models.recognizer import ActionRecognizer
 from humo.representations.humanml3d import joints_to_features
-from humo.training import recognizer as training
+from humo.training import engine
 from humo.training.recognizer import class_prompts, evaluate_recognizer, parse_streams, train_recognizer
 from tests.helpers import FakeTextEncoder, synthetic_joints
 
@@ -88,18 +88,18 @@ def test_train_resume_matches_an_uninterrupted_run(corpus, tmp_path, monkeypatch
     classes = json.loads((tmp_path / "straight" / "classes.json").read_text())
     assert sorted(classes["names"]) == sorted(ACTIONS) and len(classes["groups"]) == 3
 
-    real_save = training.save_checkpoint
+    real_save = engine.save_state
 
-    def crash_after_step_2(run_dir, model, optimizer, step, **kw):
-        real_save(run_dir, model, optimizer, step, **kw)
+    def crash_after_step_2(accelerator, run_dir, step, model):
+        real_save(accelerator, run_dir, step, model)
         if step == 2:
             raise KeyboardInterrupt  # a run killed right after its checkpoint
 
-    monkeypatch.setattr(training, "save_checkpoint", crash_after_step_2)
+    monkeypatch.setattr(engine, "save_state", crash_after_step_2)
     with pytest.raises(KeyboardInterrupt):
         train_recognizer(corpus, tmp_path / "resumed", steps=5, text_encoder=FakeEncoder(), evaluate=False,
                          **FAST)
-    monkeypatch.setattr(training, "save_checkpoint", real_save)
+    monkeypatch.setattr(engine, "save_state", real_save)
     resumed = train_recognizer(corpus, tmp_path / "resumed", steps=5, text_encoder=FakeEncoder(), **FAST)
     assert resumed.steps == 5
     log = (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()
