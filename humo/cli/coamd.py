@@ -50,12 +50,12 @@ def train_coamd_command(
 def _pipeline(model: Path, device: str, threads: int | None):
     import torch
 
-    from humo.pipelines.coamd import CoAMDPipeline
+    from humo.pipelines.coamd import CoAMD
     from humo.training.common import pick_device
 
     if threads is not None:
         torch.set_num_threads(threads)
-    return CoAMDPipeline.from_pretrained(model).to(pick_device(device))  # model None -> bundled
+    return CoAMD.from_pretrained(model).to(pick_device(device))  # model None -> bundled
 
 
 def _guidance(pipe, cfg: float, cfg_schedule: str, recognizer_scale: float) -> list:
@@ -65,7 +65,7 @@ def _guidance(pipe, cfg: float, cfg_schedule: str, recognizer_scale: float) -> l
     if recognizer_scale:
         if pipe.recognizer is None:
             raise UserError("--recognizer-scale needs a model folder with a recognizer/ component")
-        pipe.recognizer.set_text_encoder(pipe.text_encoder)
+        pipe.recognizer.text_encoder = pipe.text_encoder
         guidance.append(RecognizerGuidance(pipe.recognizer, scale=recognizer_scale))
     return guidance
 

@@ -41,7 +41,7 @@ def evaluate_command(
 
     from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
     from humo.models.evaluators import ContrastiveEvaluator
-    from humo.pipelines.coamd import CoAMDPipeline
+    from humo.pipelines.coamd import CoAMD
     from humo.pipelines.evaluation import corpus_test_set, evaluate_conditions
     from humo.training.common import pick_device
 
@@ -54,7 +54,7 @@ def evaluate_command(
     if threads is not None:
         torch.set_num_threads(threads)
     dev = pick_device(device)
-    pipe = (CoAMDPipeline.from_pretrained(model) if model is not None else CoAMDPipeline.from_pretrained()).to(dev)
+    pipe = (CoAMD.from_pretrained(model) if model is not None else CoAMD.from_pretrained()).to(dev)
     ev = ContrastiveEvaluator.from_pretrained(evaluator).to(dev)
     guides: dict[str, list] = {}
     for name in names:
@@ -67,7 +67,7 @@ def evaluate_command(
                 rec = ActionRecognizer.from_pretrained(recognizer).to(dev)
             if rec is None:
                 raise UserError("cfg+recognizer needs --recognizer or a pipeline with a recognizer/ component")
-            rec.set_text_encoder(pipe.text_encoder)
+            rec.text_encoder = pipe.text_encoder
             guide.append(RecognizerGuidance(rec, scale=recognizer_scale))
         label = {"none": "CoAMD, no guidance", "cfg": f"CoAMD + CFG {cfg:g}",
                  "cfg+recognizer": f"CoAMD + CFG {cfg:g} + recognizer {recognizer_scale:g}"}[name]

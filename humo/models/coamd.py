@@ -15,7 +15,7 @@ time by ``set_latent_stats``), ``denormalize_latents`` maps back before decoding
   on masked valid tokens, each repeated ``head_batch_mul`` (4) times for the head.
 * ``predict_tokens(cond_emb)``: optional length head (number of tokens from the text embedding).
 
-The model holds no sampling loop: :class:`humo.pipelines.coamd.CoAMDPipeline` owns it.
+The model holds no sampling loop: :class:`humo.pipelines.coamd.CoAMD` owns it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ COAMD_PRESETS: dict[str, dict] = {
 
 @dataclass
 class CoAMDOutput:
-    """Training output of :meth:`CoAMD.forward`.
+    """Training output of :meth:`CoAMDTransformer.forward`.
 
     Attributes:
         loss: scalar total loss (flow + length).
@@ -101,7 +101,7 @@ class Block(nn.Module):
         return x + g2 * self.mlp(modulate(self.norm2(x), s2, c2))
 
 
-class CoAMD(HubModel):
+class CoAMDTransformer(HubModel):
     """Masked autoregressive transformer + flow-matching head over latent tokens.
 
     Args:
@@ -144,7 +144,7 @@ class CoAMD(HubModel):
         self.path = FlowMatchingScheduler()  # the training path (add_noise / target); holds no weights
 
     @classmethod
-    def from_preset(cls, name: str, **kwargs) -> CoAMD:
+    def from_preset(cls, name: str, **kwargs) -> CoAMDTransformer:
         """Build from :data:`COAMD_PRESETS` (``tiny``, ``small``, ``base``); ``kwargs`` override it."""
         if name not in COAMD_PRESETS:
             raise ValueError(f"unknown CoAMD preset {name!r}; choose one of {sorted(COAMD_PRESETS)}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
 import torch
 
@@ -21,3 +23,30 @@ def sample_seeds(n: int, seed: int | None = None, generator: torch.Generator | N
     if generator is not None:
         return torch.randint(0, 2**31 - 1, (n,), generator=generator, device=generator.device).tolist()
     return [secrets.randbelow(2**31 - 1) for _ in range(n)]
+
+
+def looks_like_hub_id(name: str | os.PathLike) -> bool:
+    """``owner/name`` with no leading ``.``/``/``/``~`` and nothing on disk at that path."""
+    text = str(name)
+    parts = text.split("/")
+    return (len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and "\\" not in text
+            and not os.path.exists(text))
+
+
+def resolve_pretrained(folder_or_hub_id: str | os.PathLike) -> Path:
+    """A local folder as is; an ``owner/name`` hub id downloaded (``snapshot_download``); anything else
+    is a ``FileNotFoundError`` naming the path (a missing local path is never looked up on the hub)."""
+    folder = Path(folder_or_hub_id)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise FileNotFoundError(f"{folder_or_hub_id} is a file, not a model folder")
+    if not looks_like_hub_id(folder_or_hub_id):
+        raise FileNotFoundError(f"{folder_or_hub_id} not found (no such folder, and not an owner/name hub id)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(folder_or_hub_id)))
+    except Exception as e:  # offline, unknown repo
+        raise FileNotFoundError(f"could not download {str(folder_or_hub_id)!r} from the Hugging Face Hub "
+                                f"({type(e).__name__}: {e}); pass a local folder made by save_pretrained") from e

@@ -1,7 +1,7 @@
 """Train CoAMD's masked autoregressive flow model on a frozen autoencoder's latents.
 
     result = train_coamd("corpora/bandai-namco", "runs/ae-small", "runs/coamd-small", preset="small")
-    pipe = CoAMDPipeline.from_pretrained(result.final_dir)
+    pipe = CoAMD.from_pretrained(result.final_dir)
 
 Run folder::
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from humo.models.coamd import COAMD_PRESETS, CoAMD
+from humo.models.coamd import COAMD_PRESETS, CoAMDTransformer
 from humo.training.coamd_data import build_latent_corpus
 from humo.training.common import (
     EMA,
@@ -94,7 +94,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
             stops early, checkpoints and saves ``final/`` anyway (``metrics["stopped_early"]``).
     """
     from humo.models.autoencoder import MotionAutoencoder
-    from humo.pipelines.coamd import CoAMDPipeline
+    from humo.pipelines.coamd import CoAMD
 
     if preset not in COAMD_PRESETS:
         raise ValueError(f"unknown CoAMD preset {preset!r}; choose one of {sorted(COAMD_PRESETS)}")
@@ -132,7 +132,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
 
     seed_everything(seed)
     max_tokens = max_frames // autoencoder.downsample
-    model = CoAMD.from_preset(preset, latent_dim=autoencoder.latent_dim, max_tokens=max_tokens,
+    model = CoAMDTransformer.from_preset(preset, latent_dim=autoencoder.latent_dim, max_tokens=max_tokens,
                               text_dim=int(data.text_emb.shape[1]), **model_overrides)
     model.set_latent_stats(data.latents.mean(0), data.latents.std(0))
     latents = model.normalize_latents(data.latents)  # the model is trained in normalised latent space
@@ -214,7 +214,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
     metrics: dict = {}
     final = out_dir / "final"
     if rank == 0:
-        pipe = CoAMDPipeline(autoencoder, ema.model, text_encoder=text_encoder,
+        pipe = CoAMD(autoencoder, ema.model, text_encoder=text_encoder,
                              text_encoder_name=getattr(text_encoder, "name", "minilm"))
         final = save_final(out_dir, pipe)
         metrics = {"preset": preset, "steps": end, "stopped_early": stopped_early, "resumed_from": start,

@@ -117,7 +117,8 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
             if mean is None or std is None:
                 mean, std = dataset_stats(dataset)
             model.set_normalization(mean, std)
-        model.attach_text_encoder(text_encoder).to(dev)
+        model.text_encoder = text_encoder
+        model.to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         step = 0
         if resume and (ckpt / "trainer.pt").is_file():

@@ -16,7 +16,7 @@ Run folder (:mod:`humo.training.common` layout per stage)::
 
     out_dir/vae/{checkpoint,final,log.jsonl}        stage "vae"  (final: EMA, latent stats fitted)
     out_dir/denoiser/{checkpoint,log.jsonl}         stage "denoiser" (VAE from vae_from or out_dir/vae/final)
-    out_dir/final/                                  the full model (EMA) -> MotionDuetPipeline.from_pretrained
+    out_dir/final/                                  the full model (EMA) -> MotionDuet.from_pretrained
     out_dir/metrics.json                            per-stage steps, seconds, validation losses
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from humo.models.motionduet.model import PRESETS, MotionDuet
+from humo.models.motionduet.model import PRESETS, MotionDuetModel
 from humo.training.common import (
     EMA,
     load_checkpoint,
@@ -164,7 +164,7 @@ def _step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
 
 
 @torch.no_grad()
-def fit_latent_stats(model: MotionDuet, data: PairCache, batch: int = 64) -> None:
+def fit_latent_stats(model: MotionDuetModel, data: PairCache, batch: int = 64) -> None:
     """Set ``model``'s latent statistics from the posterior means of every segment of ``data``."""
     dev = model.device
     means = []
@@ -178,7 +178,7 @@ def fit_latent_stats(model: MotionDuet, data: PairCache, batch: int = 64) -> Non
 
 
 @torch.no_grad()
-def validate(model: MotionDuet, data: PairCache, stage: str, dash_lambda: float = 0.0, batch: int = 64
+def validate(model: MotionDuetModel, data: PairCache, stage: str, dash_lambda: float = 0.0, batch: int = 64
              ) -> dict:
     """Validation losses (eval mode, fixed draws).
 
@@ -214,10 +214,10 @@ def validate(model: MotionDuet, data: PairCache, stage: str, dash_lambda: float 
     return {k: v / count for k, v in sums.items()}
 
 
-def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, val: PairCache | None, *,
+def _run_stage(stage: str, model: MotionDuetModel, run_dir: Path, data: PairCache, val: PairCache | None, *,
                steps: int, batch_size: int, lr: float, ema_decay: float, seed: int, resume: bool,
                dash_lambda: float, checkpoint_every: int, log_every: int, progress: bool,
-               history: list[dict]) -> tuple[MotionDuet, dict]:
+               history: list[dict]) -> tuple[MotionDuetModel, dict]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     dev = model.device
@@ -275,7 +275,7 @@ def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, va
     return ema.model, info
 
 
-def _load_vae(model: MotionDuet, folder: Path) -> None:
+def _load_vae(model: MotionDuetModel, folder: Path) -> None:
     """Copy the VAE, feature and latent statistics of a saved MotionDuet folder into ``model``."""
     from safetensors.torch import load_file
 
@@ -357,7 +357,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
               "video_dim": int(venc.dim) if venc is not None else 0}
     if venc is not None:
         kwargs["video_encoder"] = str(getattr(venc, "source", None) or "custom")
-    model = MotionDuet.from_preset(preset, **kwargs)
+    model = MotionDuetModel.from_preset(preset, **kwargs)
     model.set_normalization(normalizer.mean, normalizer.std)
     model.to(dev)
     history: list[dict] = []

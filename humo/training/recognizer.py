@@ -205,7 +205,7 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                              text_encoder=getattr(text_encoder, "name", "minilm"), class_names=classes.names,
                              class_prompts=prompts, **config)
     model.fit_normalization(it["joints"] for it in items)
-    model.set_text_encoder(cache)
+    model.text_encoder = cache
     model.to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     start, _ = load_checkpoint(out, model, optimizer, map_location=dev) if resume else (0, {})
@@ -299,7 +299,7 @@ def evaluate_recognizer(model: ActionRecognizer, corpus_dir: str | Path, split: 
         if classes is None:
             has_train = (corpus / "train.txt").is_file()
             train_items = scan_split(corpus, "train", min_len) if has_train else items
-            classes = build_classes(corpus, train_items, model.get_text_encoder())
+            classes = build_classes(corpus, train_items, model.text_encoder)
         group = dict(zip(classes.names, classes.groups(), strict=True))
         truth = [classes.names[c] if c >= 0 else None for c in clip_classes(corpus, items, classes)]
         pred = (motion @ F.normalize(model.class_text(), dim=-1).T).argmax(-1).tolist()

@@ -9,8 +9,8 @@ import torch
 import humo.cli.coamd  # noqa: F401  (registers `generate`, `edit` and `train coamd`)
 from humo.cli.app import UserError
 from humo.models.autoencoder import MotionAutoencoder
-from humo.models.coamd import CoAMD
-from humo.pipelines.coamd import CoAMDPipeline
+from humo.models.coamd import CoAMDTransformer
+from humo.pipelines.coamd import CoAMD
 from tests.cli.runner import fails, ok
 from tests.helpers import synthetic_joints
 
@@ -22,8 +22,8 @@ def model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("coamd")
     torch.manual_seed(0)
     ae = MotionAutoencoder.from_preset("tiny")
-    coamd = CoAMD.from_preset("tiny", latent_dim=ae.latent_dim, max_tokens=12, text_dim=384)
-    CoAMDPipeline(ae, coamd).save_pretrained(root / "run" / "final")
+    coamd = CoAMDTransformer.from_preset("tiny", latent_dim=ae.latent_dim, max_tokens=12, text_dim=384)
+    CoAMD(ae, coamd).save_pretrained(root / "run" / "final")
     return root / "run"
 
 
