@@ -27,7 +27,7 @@ from humo.models.hub import BUNDLED_MODEL
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
-from humo.pipelines.common import resolve_pretrained, sample_seeds
+from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 from humo.schedulers.flow_matching import FlowMatchingScheduler, Solver
 
 FPS = 20.0
@@ -56,6 +56,8 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             :attr:`text_encoder` (default: ``TextEncoder(text_encoder_name)`` on first use; English only).
         recognizer: optional ``ActionRecognizer`` used by :class:`humo.guidance.RecognizerGuidance`.
     """
+
+    DEFAULT_CFG = 4.5  # classifier-free guidance scale of generate / edit when guidance is None
 
     def __init__(self, autoencoder, transformer, text_encoder=None, recognizer=None,
                  text_encoder_name: str = "minilm", fps: float = FPS):
@@ -185,8 +187,9 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         if len(values) != n:
             raise ValueError(f"got {len(values)} lengths for {n} texts")
         out = []
-        for v in values:
-            f = float(v) * self.fps if seconds is not None else float(v)
+        for i, v in enumerate(values):
+            f = length_value(v, i, "seconds" if seconds is not None else "frames")
+            f = f * self.fps if seconds is not None else f
             if not math.isfinite(f) or round(f) < self.downsample or round(f) > MAX_FRAMES:
                 unit = "s" if seconds is not None else "frames"
                 raise ValueError(f"length {v} {unit} is out of range: need "
@@ -258,7 +261,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(4.5)]
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
         w = self.transformer.max_tokens
         overlap = w // 2 if overlap_seconds is None else round(overlap_seconds * self.fps / self.downsample)
         if not 1 <= overlap < w:

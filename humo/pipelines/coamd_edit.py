@@ -102,7 +102,7 @@ class CoAMDEditMixin:
         source = self.autoencoder.encode(joints.unsqueeze(0))  # (1, L, D)
         cond = self.encode_text(texts)
         seed = sample_seeds(1, seed, generator)[0]
-        guidance = [ClassifierFreeGuidance(4.5)] if guidance is None else guidance
+        guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)] if guidance is None else guidance
         gens = [torch.Generator().manual_seed(seed)]
         tokens = self.sample_tokens(cond, texts, self.transformer.normalize_latents(source), given.unsqueeze(0),
                                     torch.ones_like(given).unsqueeze(0), gens, steps=steps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -26,11 +27,12 @@ def sample_seeds(n: int, seed: int | None = None, generator: torch.Generator | N
 
 
 def looks_like_hub_id(name: str | os.PathLike) -> bool:
-    """``owner/name`` with no leading ``.``/``/``/``~`` and nothing on disk at that path."""
+    """``owner/name`` (letters, digits, ``-_.``), nothing on disk at that path and no local folder named
+    ``owner``: ``runs/coamd`` beside a ``runs/`` folder is a missing path, not a hub id."""
     text = str(name)
-    parts = text.split("/")
-    return (len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and "\\" not in text
-            and not os.path.exists(text))
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", text):
+        return False
+    return not os.path.exists(text) and not os.path.exists(text.split("/")[0])
 
 
 def resolve_pretrained(folder_or_hub_id: str | os.PathLike) -> Path:
@@ -50,3 +52,14 @@ def resolve_pretrained(folder_or_hub_id: str | os.PathLike) -> Path:
     except Exception as e:  # offline, unknown repo
         raise FileNotFoundError(f"could not download {str(folder_or_hub_id)!r} from the Hugging Face Hub "
                                 f"({type(e).__name__}: {e}); pass a local folder made by save_pretrained") from e
+
+
+def length_value(value, index: int, name: str) -> float:
+    """``float(value)`` for the ``index``-th entry of a ``seconds`` / ``frames`` list; anything that is not
+    a number (``None``, a string) is a ``ValueError`` naming the entry."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ValueError(f"{name}[{index}] must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}[{index}] must be a number, got {value!r}") from None

@@ -27,9 +27,12 @@ from humo.models.motionduet.model import MotionDuetModel
 from humo.models.motionduet.video import encode_video_input, load_video_encoder
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
-from humo.pipelines.common import resolve_pretrained, sample_seeds
+from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 
 FPS = 20.0
+NO_BUNDLED_MOTIONDUET = ("humo does not bundle a MotionDuet model yet: pass a folder written by "
+                         "MotionDuet.save_pretrained or a training run (humo train motionduet CORPUS RUN), "
+                         "e.g. MotionDuet.from_pretrained('RUN/final')")
 
 
 class MotionDuet(TextEncoderSlot):
@@ -46,6 +49,8 @@ class MotionDuet(TextEncoderSlot):
             ``load_video_encoder(model.video_encoder_name)`` on first use (only for video-capable models).
         scheduler: a :class:`humo.schedulers.DDPMScheduler`; default ``model.make_scheduler()`` (DDIM, eta 0).
     """
+
+    DEFAULT_CFG = 7.5  # MLD's classifier-free guidance scale
 
     def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
                  fps: float = FPS):
@@ -173,8 +178,9 @@ class MotionDuet(TextEncoderSlot):
             raise ValueError(f"got {len(values)} lengths for {n} texts")
         top = self.model.max_frames
         out = []
-        for v in values:
-            f = float(v) * self.fps if seconds is not None else float(v)
+        for i, v in enumerate(values):
+            f = length_value(v, i, "seconds" if seconds is not None else "frames")
+            f = f * self.fps if seconds is not None else f
             if not math.isfinite(f) or not 4 <= round(f) <= top:
                 unit = "s" if seconds is not None else "frames"
                 raise ValueError(f"length {v} {unit} is out of range: need 4..{top} frames "
@@ -200,7 +206,7 @@ class MotionDuet(TextEncoderSlot):
             raise ValueError(f"lengths must be in [1, {self.model.max_frames}], got {lengths.tolist()}")
         seeds = list(range(len(texts))) if seeds is None else list(seeds)
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(7.5)]
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
         per_prompt = isinstance(video, (list, tuple))
         if per_prompt and len(video) != len(texts):
             raise ValueError(f"got {len(video)} videos for {len(texts)} prompts")
@@ -243,7 +249,7 @@ class MotionDuet(TextEncoderSlot):
         lengths = self._frames(len(texts), seconds, frames)
         seeds = sample_seeds(len(texts), seed, generator)
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(7.5)]
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
         feats, _ = self.generate_features(texts, lengths, video=video, seeds=seeds, steps=steps,
                                           guidance=guidance, batch_size=batch_size)
         pred_g, _ = split_guidance(guidance)
@@ -280,9 +286,7 @@ class MotionDuet(TextEncoderSlot):
         from humo.schedulers.ddpm import DDPMScheduler
 
         if folder_or_hub_id is None:
-            raise FileNotFoundError(
-                "humo does not bundle a MotionDuet model yet: pass a folder written by MotionDuet.save_pretrained "
-                "or a training run (humo train motionduet CORPUS RUN), e.g. MotionDuet.from_pretrained('RUN/final')")
+            raise FileNotFoundError(NO_BUNDLED_MOTIONDUET)
         folder = resolve_pretrained(folder_or_hub_id)
         if not (folder / "pipeline.json").is_file() and not (folder / "config.json").is_file() and (
                 folder / "final").is_dir():
