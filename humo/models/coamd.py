@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from humo.models.flow_head import FlowHead, modulate
@@ -90,13 +91,12 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         """``x (B, L, W)``, ``c (B, W)``, ``attend (B, 1, 1, L)`` bool True = key may be attended."""
-        b, l, w = x.shape
         s1, c1, g1, s2, c2, g2 = self.ada(c).unsqueeze(1).chunk(6, dim=-1)  # each (B, 1, W)
-        qkv = self.qkv(modulate(self.norm1(x), s1, c1)).reshape(b, l, 3, self.heads, w // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, L, 3, H, W/H) -> (3, B, H, L, W/H)
+        qkv = self.qkv(modulate(self.norm1(x), s1, c1))  # (B, L, 3W)
+        q, k, v = rearrange(qkv, "b l (three h d) -> three b h l d", three=3, h=self.heads)
         p = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=p)
-        a = a.transpose(1, 2).reshape(b, l, w)  # (B, H, L, W/H) -> (B, L, W)
+        a = rearrange(a, "b h l d -> b l (h d)")
         x = x + g1 * F.dropout(self.proj(a), p)
         return x + g2 * self.mlp(modulate(self.norm2(x), s2, c2))
 
