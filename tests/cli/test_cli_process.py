@@ -40,7 +40,12 @@ def humo(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     return proc.returncode, out, err
 
 
@@ -169,7 +174,7 @@ def test_render_shows_progress_on_stderr_unless_quiet(tmp_path):
     src = save_joints(tmp_path / "m.npy", 200)
     loud = start("render", src, "--out", tmp_path / "a.mp4", cwd=tmp_path)
     quiet = start("render", src, "--out", tmp_path / "b.mp4", "-q", cwd=tmp_path)
-    (c1, o1, e1), (c2, o2, e2) = finish(loud), finish(quiet)
+    (c1, o1, e1), (c2, _, e2) = finish(loud), finish(quiet)
     assert c1 == c2 == 0, (e1, e2)
     assert "rendering" in e1 and "200/200" in e1 and e2 == ""
     assert o1.strip() == f"wrote {tmp_path / 'a.mp4'}"

@@ -290,3 +290,10 @@ def test_end_to_end_train_save_reload_generate_edit(tmp_path, capsys):
         train_coamd(tmp_path / "corpus", tmp_path / "ae", tmp_path / "x", steps=1, **{**kw, "preset": "xl"})
     with pytest.raises(FileNotFoundError, match="no autoencoder"):
         train_coamd(tmp_path / "corpus", tmp_path / "nowhere", tmp_path / "x", steps=1, **kw)
+
+
+def test_a_length_that_is_not_a_number_names_the_entry(pipe):
+    with pytest.raises(ValueError, match=r"seconds\[1\] must be a number, got None"):
+        pipe.generate(["a", "b"], seconds=[1.0, None])
+    with pytest.raises(ValueError, match=r"frames\[0\] must be a number, got '8'"):
+        pipe.generate(["a"], frames=["8"])

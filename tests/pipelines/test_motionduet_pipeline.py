@@ -200,3 +200,30 @@ def test_cli_registers_and_reports_errors(tmp_path):
     assert out.exit_code == 0 and "--dash-lambda" in out.output and "--no-video" in out.output
     out = runner.invoke(get_app(), ["train", "motionduet", str(tmp_path / "missing"), str(tmp_path / "run")])
     assert isinstance(out.exception, FileNotFoundError) and "corpus folder" in str(out.exception)
+
+
+def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
+    """`humo generate --model FOLDER` picks the MotionDuet pipeline from the folder; `--model motionduet`
+    says that none is bundled, before any work."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    import humo.models.text_encoder
+    from humo.cli.app import UserError, get_app
+    from tests.helpers import FakeTextEncoder
+
+    monkeypatch.setattr(humo.models.text_encoder, "TextEncoder", lambda name: FakeTextEncoder(dim=TEXT_DIM))
+    pipe.save_pretrained(tmp_path / "md")
+    runner = CliRunner()
+    out = tmp_path / "m.npy"
+    res = runner.invoke(get_app(), ["generate", "a person runs", "--model", str(tmp_path / "md"), "--seconds", "2",
+                                    "--seed", "3", "--steps", "3", "--out", str(out), "-q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    joints = np.load(out)
+    expected = pipe.generate("a person runs", seconds=2, seed=3, steps=3).joints.numpy()
+    assert joints.shape == (40, 22, 3) and np.allclose(joints, expected, atol=1e-5)
+    res = runner.invoke(get_app(), ["generate", "walk", "--model", "motionduet", "--out", str(tmp_path / "x.npy")])
+    assert isinstance(res.exception, UserError) and "does not bundle a MotionDuet" in str(res.exception)
+    res = runner.invoke(get_app(), ["generate", "walk", "--model", str(tmp_path / "md"), "--flow-steps", "3",
+                                    "--out", str(tmp_path / "x.npy")])
+    assert isinstance(res.exception, UserError) and "CoAMD options" in str(res.exception)
