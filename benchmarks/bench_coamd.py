@@ -45,7 +45,7 @@ def main() -> None:
     pipe = CoAMD.from_pretrained(args.model).to(args.device)
     texts = [PROMPTS[i % len(PROMPTS)] for i in range(args.batch)]
     if not args.with_text:
-        pipe._text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
+        pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
     guidance = [ClassifierFreeGuidance(args.cfg)]
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "
           f"steps {args.steps}, flow steps {args.flow_steps}, cfg {args.cfg:g}")
