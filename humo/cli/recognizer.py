@@ -90,9 +90,9 @@ def recognize_command(
     top_k: int = typer.Option(5, "--top-k", help="How many classes to list per motion."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda."),
 ):
-    """List the most likely action classes of a motion.
+    """List the most likely action classes of a motion (default: the bundled recognizer).
 
-    Example: humo recognize clip.npy --top-k 3   (the bundled recognizer; English class prompts)
+    Example: humo recognize clip.npy --top-k 3
     """
     recognizer = _load_recognizer(model, device)
     joints = _load_motion(motion).to(next(recognizer.parameters()).device)
