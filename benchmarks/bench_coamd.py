@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from humo.guidance import ClassifierFreeGuidance  # noqa: E402
 from humo.models.text_encoder import CachedTextEncoder  # noqa: E402
-from humo.pipelines.coamd import CoAMDPipeline  # noqa: E402
+from humo.pipelines.coamd import CoAMD  # noqa: E402
 
 PROMPTS = ["a person walks forward", "a person waves with the right hand", "someone jumps in place",
            "a person turns around and sits down"]
@@ -42,10 +42,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipe = CoAMDPipeline.from_pretrained(args.model).to(args.device)
+    pipe = CoAMD.from_pretrained(args.model).to(args.device)
     texts = [PROMPTS[i % len(PROMPTS)] for i in range(args.batch)]
     if not args.with_text:
-        pipe._text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
+        pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
     guidance = [ClassifierFreeGuidance(args.cfg)]
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "
           f"steps {args.steps}, flow steps {args.flow_steps}, cfg {args.cfg:g}")

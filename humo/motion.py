@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humo.data.atomic import atomic_write_bytes
 from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22
 
@@ -32,6 +30,27 @@ def _suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
         raise ValueError(f"{path}: cannot {what} {suffix or 'files without a suffix'!r}; "
                          f"supported: {', '.join(allowed)}")
     return suffix
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """A user's ``.npy`` as a numpy array (never unpickles); an empty, truncated or pickled file is a
+    ``ValueError`` naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not a .npy array")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a plain numpy array ({e})") from None
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a valid .npy file (truncated or another format: {e})") from None
+    if not isinstance(arr, np.ndarray):
+        raise ValueError(f"{path}: holds several arrays (.npz); give one .npy array")
+    if arr.size == 0:
+        raise ValueError(f"{path} holds an empty array of shape {arr.shape}")
+    return arr
 
 
 @dataclass(eq=False)
@@ -118,46 +137,72 @@ class Motion:
         return {"joints": self.numpy().tolist(), "fps": self.fps, "text": self.text, "seed": self.seed,
                 "meta": self.meta}
 
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the motion; the suffix picks the format.
-
-        ``.npy`` joints ``(T, 22, 3)``; ``.json`` joints + fps/text/seed/meta; ``.bvh`` (or ``.bvh.gz``)
-        a fitted SMPL-22 skeleton (:func:`humo.data.bvh.write_bvh`); ``.mp4``/``.gif`` a rendered video;
-        ``.png`` a contact sheet. The file is written atomically (temp file beside it, then renamed).
-
-        Raises:
-            ValueError: unsupported suffix, or ``meta`` not JSON-able (``.json``).
-            FileExistsError: ``path`` exists and ``overwrite`` is False.
-            FileNotFoundError: the output folder does not exist.
-        """
-        path = Path(path)
-        suffix = _suffix(path, SAVE_SUFFIXES, "save")
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; pass overwrite=True (--force) to replace it")
-        if not path.parent.is_dir():
-            raise FileNotFoundError(f"output folder {path.parent} does not exist")
+    def writer(self, suffix: str, progress=None):
+        """A function writing this motion in the format of ``suffix`` to a given (temp) path, for
+        :func:`humo.data.atomic.atomic_write_group` (``save`` uses it; no checks, no commit)."""
         if suffix == ".npy":
-            buf = io.BytesIO()
-            np.save(buf, self.numpy())
-            atomic_write_bytes(path, buf.getvalue())
+            def write(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, self.numpy())
         elif suffix == ".json":
             try:
                 text = json.dumps(self.to_dict())
             except (TypeError, ValueError) as e:
-                raise ValueError(f"cannot save {path}: meta is not JSON-serialisable ({e})") from None
-            atomic_write_bytes(path, text.encode("utf-8"))
+                raise ValueError(f"meta is not JSON-serialisable ({e})") from None
+
+            def write(tmp: Path) -> None:
+                tmp.write_text(text, encoding="utf-8")
         elif suffix == ".bvh":
             from humo.data.bvh import write_bvh
 
-            write_bvh(path, self.joints, self.fps, overwrite=overwrite)
+            def write(tmp: Path) -> None:
+                write_bvh(tmp, self.joints, self.fps, overwrite=True)
         elif suffix in (".mp4", ".gif"):
             from humo.viz import render_video
 
-            render_video(self.joints, path, fps=self.fps, titles=[self.text], overwrite=overwrite)
+            def write(tmp: Path) -> None:
+                render_video(self.joints, tmp, fps=self.fps, titles=[self.text], overwrite=True, progress=progress)
         else:
             from humo.viz import render_contact_sheet
 
-            render_contact_sheet(self.joints, path, titles=[self.text], fps=self.fps, overwrite=overwrite)
+            def write(tmp: Path) -> None:
+                render_contact_sheet(self.joints, tmp, titles=[self.text], fps=self.fps, overwrite=True)
+        return write
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False, with_joints: bool = False,
+             progress=None) -> Path:
+        """Write the motion; the suffix picks the format.
+
+        ``.npy`` joints ``(T, 22, 3)``; ``.json`` joints + fps/text/seed/meta; ``.bvh`` (or ``.bvh.gz``)
+        a fitted SMPL-22 skeleton (:func:`humo.data.bvh.write_bvh`); ``.mp4``/``.gif`` a rendered video;
+        ``.png`` a contact sheet. The file is written atomically (temp file beside it, then linked into
+        place); without ``overwrite`` a file that appears meanwhile is never replaced.
+
+        Args:
+            with_joints: also write the joints beside it as ``.npy`` (same name), the two as one unit:
+                both are written, or neither.
+            progress: for videos, called as ``progress(frames_done, frames_total)`` while rendering.
+
+        Raises:
+            ValueError: unsupported suffix, or ``meta`` not JSON-able (``.json``).
+            FileExistsError: ``path`` (or its ``.npy``) exists and ``overwrite`` is False.
+            FileNotFoundError: the output folder does not exist.
+        """
+        from humo.data.atomic import atomic_write_group
+
+        path = Path(path)
+        suffix = _suffix(path, SAVE_SUFFIXES, "save")
+        targets = [path] + ([path.with_suffix(".npy")] if with_joints and suffix != ".npy" else [])
+        for target in targets:
+            if target.exists() and not overwrite:
+                raise FileExistsError(f"{target} already exists; pass overwrite=True (--force) to replace it")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"output folder {path.parent} does not exist")
+        try:
+            writers = [self.writer(suffix, progress)] + [self.writer(".npy")] * (len(targets) - 1)
+        except ValueError as e:
+            raise ValueError(f"cannot save {path}: {e}") from None
+        atomic_write_group(list(zip(targets, writers, strict=True)), overwrite=overwrite)
         return path
 
     @classmethod
@@ -181,10 +226,7 @@ class Motion:
             raise FileNotFoundError(f"{path}: no such file")
         meta = {"source": str(path)}
         if suffix == ".npy":
-            try:
-                arr = np.load(path, allow_pickle=False)
-            except ValueError as e:
-                raise ValueError(f"{path}: not a plain numpy array ({e})") from None
+            arr = load_array(path)
             rate = fps or SMPL22.fps
             if arr.ndim == 2 and arr.shape[-1] == _FEATURE_DIM:
                 return cls.from_features(arr.astype(np.float32), fps=rate, meta=meta)

@@ -113,7 +113,7 @@ def run(args) -> dict:
     from humo.data.datasets import TextMotionDataset
     from humo.models.evaluators import ContrastiveEvaluator
     from humo.models.motionduet.video import load_video_encoder
-    from humo.pipelines.motionduet import MotionDuetPipeline
+    from humo.pipelines.motionduet import MotionDuet
     from humo.training.common import pick_device
     from humo.training.motionduet import train_motionduet
 
@@ -168,7 +168,8 @@ def run(args) -> dict:
                                     text_encoder=text,
                                     mean=mean, std=std, progress=args.progress).model
         timing["evaluator"] = time.perf_counter() - t0
-    evaluator = evaluator.attach_text_encoder(text).to(dev).eval()
+    evaluator.text_encoder = text
+    evaluator = evaluator.to(dev).eval()
     test = TextMotionDataset(corpus, "test", random_crop=False,
                              generator=torch.Generator().manual_seed(args.seed))
     if args.test_items and args.test_items < len(test):
@@ -180,7 +181,7 @@ def run(args) -> dict:
                    progress=args.progress,
                    clip_evaluator=evaluator)
     for name, folder in models.items():
-        pipe = MotionDuetPipeline.from_pretrained(folder, text_encoder=text).to(dev)
+        pipe = MotionDuet.from_pretrained(folder, text_encoder=text).to(dev)
         modes = ["text", "video"] if pipe.model.video_dim else ["text"]
         for mode in modes:
             for gname in args.guidance:

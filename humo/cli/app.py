@@ -1,7 +1,13 @@
-"""Root Typer app, shared sub-apps and the one place user errors become one clear line."""
+"""Root Typer app, shared sub-apps and the one place user errors become one clear line.
+
+Exit codes: 0 success; 2 usage or input error (typer's own message for a mistyped command line, one
+``error: ...`` line for bad input); 130 Ctrl-C and 143 SIGTERM (no partial or temp file is left: see
+:mod:`humo.data.atomic`).
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -26,20 +32,14 @@ class UserError(Exception):
 
 
 def load_npy(path, dtype: str = "float32"):
-    """Read a user's ``.npy`` as a torch tensor (never unpickles); missing or unreadable -> one clear line."""
-    from pathlib import Path
-
+    """Read a user's ``.npy`` as a torch tensor (never unpickles); missing, empty or unreadable -> one
+    clear line naming the file."""
     import numpy as np
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"cannot read {path}: {e}") from e
-    return torch.from_numpy(np.asarray(array, dtype=dtype))
+    from humo.motion import load_array
+
+    return torch.from_numpy(np.asarray(load_array(path), dtype=dtype))
 
 
 def _version(value: bool):
@@ -68,6 +68,7 @@ def _register() -> None:
         data,
         evaluate,
         evaluator,
+        generate,
         motionduet,
         recognizer,
         render,
@@ -96,23 +97,47 @@ def get_app() -> typer.Typer:
     return app
 
 
+def _on_signal(signum, frame) -> None:
+    # Ctrl-C / SIGTERM: stop now (an exception that `except Exception` does not swallow) and commit nothing
+    # from here on, even if some library swallows the exception; a second signal does not cut the cleanup.
+    from humo.data.atomic import CANCEL, Interrupted, request_cancel
+
+    first = not CANCEL.is_set()
+    request_cancel(128 + signum)
+    if first:
+        raise Interrupted(128 + signum)
+
+
+def _interrupted(code: int) -> None:
+    typer.echo("interrupted: nothing was written for the unfinished work", err=True)
+    sys.exit(code)
+
+
 def main() -> None:
-    """Console-script entry point: run the app; ValueError/UserError become one clear line."""
-    _register()
+    """Console-script entry point. Typer prints usage errors itself (standalone mode, exit 2, whatever the
+    typer version); bad input (ValueError, UserError, missing or existing files) is one ``error:`` line,
+    exit 2; Ctrl-C exits 130 and SIGTERM 143, leaving no partial or temp file."""
+    from humo.data.atomic import _EXIT_CODE, CANCEL, Interrupted
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    args = sys.argv[1:]
     try:
-        app(standalone_mode=False)
-    except (UserError, ValueError, FileNotFoundError, FileExistsError) as e:
+        _register()
+        if not args or (len(args) == 1 and args[0] in ("train", "data")):
+            try:  # a bare command group is a usage error (exit 2) with click 8.1 as with 8.2+: show its help
+                app([*args, "--help"], prog_name="humo")
+            finally:
+                sys.exit(2)
+        app(prog_name="humo")  # standalone: ends with SystemExit
+    except Interrupted as e:
+        _interrupted(e.exit_code)
+    except KeyboardInterrupt:
+        _interrupted(130)
+    except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
+    except SystemExit:
+        if CANCEL.is_set():  # the interrupt was swallowed somewhere: still not a success
+            _interrupted(_EXIT_CODE[0])
         raise

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import UserError, app
+from humo.cli.io import check_output
 
 CONDITIONS = ("none", "cfg", "cfg+recognizer")
 
@@ -37,16 +38,27 @@ def evaluate_command(
 
     Example: humo evaluate corpora/bandai-namco --evaluator runs/evaluator-small/final --replications 20
     """
+    # every path first, before any import, download attempt or model load
+    if not corpus.is_dir():
+        raise FileNotFoundError(f"corpus folder {corpus} not found")
+    if not (corpus / f"{split}.txt").is_file():
+        raise FileNotFoundError(f"{corpus / (split + '.txt')} not found: {corpus} has no {split!r} split")
+    for option, folder in (("--model", model), ("--evaluator", evaluator), ("--recognizer", recognizer)):
+        if folder is not None and not folder.is_dir():
+            raise FileNotFoundError(f"{option} {folder}: no such folder")
+    if out is not None:
+        check_output(out, (".md", ".txt"), force)
+        check_output(out.with_suffix(".json"), (".json",), force)
+
     import torch
 
+    from humo.data.atomic import atomic_write_bytes
     from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
     from humo.models.evaluators import ContrastiveEvaluator
-    from humo.pipelines.coamd import CoAMDPipeline
+    from humo.pipelines.coamd import CoAMD
     from humo.pipelines.evaluation import corpus_test_set, evaluate_conditions
     from humo.training.common import pick_device
 
-    if out is not None and out.exists() and not force:
-        raise FileExistsError(f"{out} exists (use --force to overwrite)")
     names = [c.strip() for c in conditions.split(",") if c.strip()]
     unknown = sorted(set(names) - set(CONDITIONS))
     if unknown or not names:
@@ -54,7 +66,7 @@ def evaluate_command(
     if threads is not None:
         torch.set_num_threads(threads)
     dev = pick_device(device)
-    pipe = (CoAMDPipeline.from_pretrained(model) if model is not None else CoAMDPipeline.from_pretrained()).to(dev)
+    pipe = (CoAMD.from_pretrained(model) if model is not None else CoAMD.from_pretrained()).to(dev)
     ev = ContrastiveEvaluator.from_pretrained(evaluator).to(dev)
     guides: dict[str, list] = {}
     for name in names:
@@ -67,7 +79,7 @@ def evaluate_command(
                 rec = ActionRecognizer.from_pretrained(recognizer).to(dev)
             if rec is None:
                 raise UserError("cfg+recognizer needs --recognizer or a pipeline with a recognizer/ component")
-            rec.set_text_encoder(pipe.text_encoder)
+            rec.text_encoder = pipe.text_encoder
             guide.append(RecognizerGuidance(rec, scale=recognizer_scale))
         label = {"none": "CoAMD, no guidance", "cfg": f"CoAMD + CFG {cfg:g}",
                  "cfg+recognizer": f"CoAMD + CFG {cfg:g} + recognizer {recognizer_scale:g}"}[name]
@@ -79,10 +91,9 @@ def evaluate_command(
     for name, res in results.items():
         typer.echo(f"{name}: {res['seconds']:.0f} s")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table + "\n")
+        atomic_write_bytes(out, (table + "\n").encode(), overwrite=force)
         slim = {k: {"seconds": v["seconds"], **{row: {m: {"mean": s["mean"], "interval": s["interval"]}
                                                       for m, s in v[row].items()} for row in ("real", "generated")}}
                 for k, v in results.items()}
-        out.with_suffix(".json").write_text(json.dumps(slim, indent=2) + "\n")
+        atomic_write_bytes(out.with_suffix(".json"), (json.dumps(slim, indent=2) + "\n").encode(), overwrite=force)
         typer.echo(f"wrote {out}")

@@ -14,7 +14,7 @@ from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES
 def train_motionduet_command(
     corpus: Path = typer.Argument(..., help="Corpus folder in HumanML3D layout (new_joint_vecs/, texts/)."),
     out: Path = typer.Argument(..., help="Run folder: vae/, denoiser/ (resumable checkpoints), final/ (the "
-                                         "model for MotionDuetPipeline), metrics.json, cache/."),
+                                         "model for MotionDuet), metrics.json, cache/."),
     preset: str = typer.Option("small", help="Model size: tiny, small (CPU), base (MLD: 9 layers, 1x256)."),
     stage: str = typer.Option("both", help="vae, denoiser (needs OUT/vae/final or --vae-from) or both."),
     steps: int = typer.Option(2000, help="Denoiser steps (and VAE steps unless --vae-steps)."),

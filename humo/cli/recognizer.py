@@ -10,18 +10,27 @@ from humo.cli.app import UserError, app, load_npy, train_app
 from humo.cli.training_options import GRAD_ACCUM, MIXED_PRECISION, NUM_PROCESSES, NUM_WORKERS, is_main_process, relaunch
 
 
-def _load_recognizer(folder: Path, device: str):
+def _load_recognizer(folder: Path | None, device: str):
+    """The recognizer in ``folder`` (written by save_pretrained, or a CoAMD model folder with a
+    recognizer/), or the bundled one for None."""
     from humo.models.recognizer import ActionRecognizer
     from humo.models.text_encoder import offline_env
     from humo.training.common import pick_device
 
-    if not folder.is_dir():
-        raise FileNotFoundError(f"model folder {folder} not found (a folder written by save_pretrained)")
+    if folder is not None:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"--model {folder}: no such folder (a recognizer written by save_pretrained)")
+        if not (folder / "config.json").is_file() and (folder / "recognizer" / "config.json").is_file():
+            folder = folder / "recognizer"  # a CoAMD model folder
     offline_env()
-    return ActionRecognizer.from_pretrained(str(folder)).to(pick_device(device)).eval()
+    return ActionRecognizer.from_pretrained(folder).to(pick_device(device)).eval()
 
 
 def _load_motion(path: Path):
+    if not path.name.lower().endswith(".npy"):
+        from humo.motion import Motion
+
+        return Motion.load(path).joints.unsqueeze(0)
     joints = load_npy(path)
     if joints.ndim == 3:
         joints = joints.unsqueeze(0)
@@ -83,14 +92,16 @@ def train_recognizer_command(
 
 @app.command("recognize")
 def recognize_command(
-    motion: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or (B, T, 22, 3), metres, Y up."),
-    model: Path = typer.Option(..., "--model", help="Recognizer folder (e.g. runs/recognizer-small/final)."),
+    motion: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or (B, T, 22, 3), metres, Y up, or a "
+                                            "motion file (.json, .bvh)."),
+    model: Path | None = typer.Option(None, "--model", help="Recognizer folder (e.g. runs/recognizer-small/final) "
+                                      "or a CoAMD model folder with a recognizer/ (default: the bundled one)."),
     top_k: int = typer.Option(5, "--top-k", help="How many classes to list per motion."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda."),
 ):
-    """List the most likely action classes of a motion.
+    """List the most likely action classes of a motion (default: the bundled recognizer).
 
-    Example: humo recognize clip.npy --model runs/recognizer-small/final --top-k 3
+    Example: humo recognize clip.npy --top-k 3
     """
     recognizer = _load_recognizer(model, device)
     joints = _load_motion(motion).to(next(recognizer.parameters()).device)
@@ -106,7 +117,8 @@ def retrieve_command(
     query: str = typer.Argument(..., help="A text prompt (text->motion) or a .npy motion (motion->text)."),
     gallery: Path = typer.Option(..., "--gallery", help="Corpus folder whose clips / captions are searched."),
     split: str = typer.Option("test", help="Which split of the gallery corpus."),
-    model: Path = typer.Option(..., "--model", help="Recognizer folder (e.g. runs/recognizer-small/final)."),
+    model: Path | None = typer.Option(None, "--model", help="Recognizer folder (e.g. runs/recognizer-small/final) "
+                                      "or a CoAMD model folder with a recognizer/ (default: the bundled one)."),
     k: int = typer.Option(5, "-k", "--k", help="How many results."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda."),
 ):

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import app
+from humo.cli.io import Progress, check_output
 
 _VIDEO = (".mp4", ".gif")
 
@@ -28,27 +29,29 @@ def render(
                                        help="Also write a PNG contact sheet next to the video "
                                             "(OUT with .png)."),
     frames: int = typer.Option(8, "--frames", min=1, help="Frames per row in contact sheets."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Render motions side by side to a video (.mp4/.gif) or a contact sheet (.png)."""
     from humo.motion import Motion
     from humo.viz import render_contact_sheet, render_video
+    from humo.viz.render import check_plausible
 
+    check_output(out, _VIDEO + (".png",), force)  # every output, before loading and drawing
     suffix = out.suffix.lower()
-    if suffix not in _VIDEO + (".png",):
-        raise ValueError(f"--out {out}: unsupported suffix {out.suffix!r}; use .mp4, .gif or .png")
     sheet = out if suffix == ".png" else out.with_suffix(".png") if contact_sheet else None
-    targets = [p for p in (out if suffix != ".png" else None, sheet) if p is not None]
-    for target in targets:  # check every output before spending time on loading and drawing
-        if target.exists() and not force:
-            raise FileExistsError(f"{target} already exists; pass --force to replace it")
+    if sheet is not None:
+        check_output(sheet, (".png",), force)
     if title and len(title) != len(inputs):
         raise ValueError(f"got {len(title)} --title values for {len(inputs)} inputs")
     motions = [Motion.load(p) for p in inputs]
+    for m, p in zip(motions, inputs, strict=True):
+        check_plausible(m.numpy(), str(p))  # a message naming the file, before any drawing
     titles = list(title) if title else [m.text or p.stem for m, p in zip(motions, inputs, strict=True)]
     rate = fps if fps is not None else motions[0].fps
     joints = [m.joints for m in motions]
     if suffix in _VIDEO:
-        render_video(joints, out, fps=rate, titles=titles, overwrite=force)
+        with Progress("rendering", max(len(j) for j in joints), quiet) as bar:
+            render_video(joints, out, fps=rate, titles=titles, overwrite=force, progress=bar.update)
         typer.echo(f"wrote {out}")
     if sheet is not None:
         render_contact_sheet(joints, sheet, n_frames=frames, titles=titles, fps=rate, overwrite=force)
@@ -63,12 +66,15 @@ def export(
                                      help="Frame rate of the input (default: the file's, else 20)."),
     title: str | None = typer.Option(None, "--title", help="Caption stored in .json / drawn in videos."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Convert a motion file to another format (chosen by the suffix of --out)."""
-    from humo.motion import Motion
+    from humo.motion import SAVE_SUFFIXES, Motion
 
+    check_output(out, SAVE_SUFFIXES + (".bvh.gz",), force)
     motion = Motion.load(input, fps=fps)
     if title is not None:
         motion.text = title
-    motion.save(out, overwrite=force)
+    with Progress("rendering", len(motion), quiet) as bar:
+        motion.save(out, overwrite=force, progress=bar.update)
     typer.echo(f"wrote {out}")

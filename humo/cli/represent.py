@@ -7,11 +7,13 @@ from pathlib import Path
 import typer
 
 from humo.cli.app import UserError, app, load_npy
+from humo.cli.io import check_output
 
 
 @app.command()
 def represent(
-    input: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or HumanML3D features (T, 263)."),
+    input: Path = typer.Argument(..., help="A .npy of joints (T, 22, 3) or HumanML3D features (T, 263), or a "
+                                           "motion file (.json, .bvh: joints)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the converted array here (.npy)."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
 ):
@@ -19,12 +21,25 @@ def represent(
 
     Example: humo represent ../shared/data/humanml3d/new_joints/012314.npy --out feats.npy
     """
+    import io
+
     import numpy as np
 
+    from humo.data.atomic import atomic_write_bytes
+    from humo.motion import Motion
     from humo.representations.humanml3d import canonicalize, features_to_joints, joints_to_features, uniform_skeleton
 
-    data = load_npy(input, "float64")
+    if out is not None:
+        check_output(out, (".npy",), force)
+    if not input.is_file():
+        raise FileNotFoundError(f"{input} not found")
+    if input.name.lower().endswith(".npy"):
+        data = load_npy(input, "float64")
+    else:  # .json / .bvh / .bvh.gz: a motion file (retargeted to SMPL-22 if needed)
+        data = Motion.load(input).joints.double()
     if data.ndim == 3 and data.shape[-2:] == (22, 3):
+        if data.shape[0] < 2:
+            raise UserError(f"{input}: {data.shape[0]} frame; features need at least 2 frames")
         feats = joints_to_features(data)
         back = features_to_joints(feats)
         ref = canonicalize(uniform_skeleton(data))[:-1]
@@ -38,12 +53,7 @@ def represent(
     else:
         raise UserError(f"{input}: expected joints (T, 22, 3) or features (T, 263), got {tuple(data.shape)}")
     if out is not None:
-        if out.exists() and not force:
-            raise FileExistsError(f"{out} exists (use --force to overwrite)")
-        if out.suffix != ".npy":
-            raise UserError(f"--out must end in .npy, got {out.name}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp.npy")
-        np.save(tmp, result.float().numpy())
-        tmp.replace(out)
+        buf = io.BytesIO()
+        np.save(buf, result.float().numpy())
+        atomic_write_bytes(out, buf.getvalue(), overwrite=force)
         typer.echo(f"wrote {out}")

@@ -361,7 +361,7 @@ def save_bvh(path: str | os.PathLike, bvh: BVH, overwrite: bool = False, precisi
     data = format_bvh(bvh, precision).encode("utf-8")
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, overwrite=overwrite)
     return path
 
 

@@ -41,8 +41,8 @@ class ClassifierFreeGuidance(PredictionGuidance):
                              ) from None
         if not 0.0 <= self.start <= self.stop <= 1.0:
             raise ValueError(f"need 0 <= start <= stop <= 1, got start={self.start}, stop={self.stop}")
-        if not torch.isfinite(torch.tensor(float(self.scale))):
-            raise ValueError(f"CFG scale must be finite, got {self.scale}")
+        if not torch.isfinite(torch.tensor(float(self.scale))) or float(self.scale) < 0:
+            raise ValueError(f"CFG scale must be a finite number >= 0 (0 = unconditional, 1 = off), got {self.scale}")
 
     def scale_at(self, step: int, num_steps: int, progress: float | None = None) -> float:
         if not self.active(step, num_steps):

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from humo.models.hub import HubModel
@@ -253,7 +254,7 @@ class MotionAutoencoder(HubModel):
         for clip in joints_iterable:
             clip = check_tensor(clip, "joints", min_dim=3, trailing=(NUM_JOINTS, 3)).double()
             s = _input_streams(clip.cpu()).reshape(-1, 3, clip.shape[-3], STREAM_DIM)  # (N, 3, T, 66)
-            s = s.transpose(1, 2).reshape(-1, 3, STREAM_DIM)  # (N*T, 3, 66)
+            s = rearrange(s, "n streams t c -> (n t) streams c")
             total = s.sum(0) if total is None else total + s.sum(0)
             sq = (s**2).sum(0) if sq is None else sq + (s**2).sum(0)
             count += s.shape[0]

@@ -15,7 +15,7 @@ time by ``set_latent_stats``), ``denormalize_latents`` maps back before decoding
   on masked valid tokens, each repeated ``head_batch_mul`` (4) times for the head.
 * ``predict_tokens(cond_emb)``: optional length head (number of tokens from the text embedding).
 
-The model holds no sampling loop: :class:`humo.pipelines.coamd.CoAMDPipeline` owns it.
+The model holds no sampling loop: :class:`humo.pipelines.coamd.CoAMD` owns it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from humo.models.flow_head import FlowHead, modulate
@@ -42,7 +43,7 @@ COAMD_PRESETS: dict[str, dict] = {
 
 @dataclass
 class CoAMDOutput:
-    """Training output of :meth:`CoAMD.forward`.
+    """Training output of :meth:`CoAMDTransformer.forward`.
 
     Attributes:
         loss: scalar total loss (flow + length).
@@ -90,18 +91,17 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         """``x (B, L, W)``, ``c (B, W)``, ``attend (B, 1, 1, L)`` bool True = key may be attended."""
-        b, l, w = x.shape
         s1, c1, g1, s2, c2, g2 = self.ada(c).unsqueeze(1).chunk(6, dim=-1)  # each (B, 1, W)
-        qkv = self.qkv(modulate(self.norm1(x), s1, c1)).reshape(b, l, 3, self.heads, w // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, L, 3, H, W/H) -> (3, B, H, L, W/H)
+        qkv = self.qkv(modulate(self.norm1(x), s1, c1))  # (B, L, 3W)
+        q, k, v = rearrange(qkv, "b l (three h d) -> three b h l d", three=3, h=self.heads)
         p = self.dropout if self.training else 0.0
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=p)
-        a = a.transpose(1, 2).reshape(b, l, w)  # (B, H, L, W/H) -> (B, L, W)
+        a = rearrange(a, "b h l d -> b l (h d)")
         x = x + g1 * F.dropout(self.proj(a), p)
         return x + g2 * self.mlp(modulate(self.norm2(x), s2, c2))
 
 
-class CoAMD(HubModel):
+class CoAMDTransformer(HubModel):
     """Masked autoregressive transformer + flow-matching head over latent tokens.
 
     Args:
@@ -144,7 +144,7 @@ class CoAMD(HubModel):
         self.path = FlowMatchingScheduler()  # the training path (add_noise / target); holds no weights
 
     @classmethod
-    def from_preset(cls, name: str, **kwargs) -> CoAMD:
+    def from_preset(cls, name: str, **kwargs) -> CoAMDTransformer:
         """Build from :data:`COAMD_PRESETS` (``tiny``, ``small``, ``base``); ``kwargs`` override it."""
         if name not in COAMD_PRESETS:
             raise ValueError(f"unknown CoAMD preset {name!r}; choose one of {sorted(COAMD_PRESETS)}")

@@ -1,6 +1,6 @@
 """CoAMD text-to-motion pipeline: autoencoder + masked autoregressive flow model + guidance.
 
-One loop (:meth:`CoAMDPipeline.sample_tokens`) serves generation, long-motion outpainting and
+One loop (:meth:`CoAMD.sample_tokens`) serves generation, long-motion outpainting and
 editing: tokens marked as *given* are kept exactly, the others are revealed over ``steps`` AR steps
 (cosine schedule, random order); each revealed token is integrated from noise by the flow
 scheduler with the transformer context ``h``. Prediction guidance (CFG or auto-guidance) decides per
@@ -11,7 +11,7 @@ for its token order and its noise, so the same seed gives the same motion whatev
 
 Saved layout (``save_pretrained``)::
 
-    folder/pipeline.json   folder/autoencoder/   folder/coamd/   [folder/recognizer/]
+    folder/pipeline.json   folder/autoencoder/   folder/coamd/ (the transformer)   [folder/recognizer/]
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ from pathlib import Path
 import torch
 
 from humo.guidance import ClassifierFreeGuidance, split_guidance
+from humo.models.hub import BUNDLED_MODEL
 from humo.models.text_encoder import check_texts
+from humo.models.text_slot import TextEncoderSlot
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
-from humo.pipelines.common import sample_seeds
+from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 from humo.schedulers.flow_matching import FlowMatchingScheduler, Solver
 
 FPS = 20.0
 MAX_FRAMES = 12000  # 10 minutes at 20 fps, the most one call outpaints
 # Component classes a pipeline.json may name (an allow-list: nothing else is ever imported).
-__all__ = ["CoAMDPipeline", "EDIT_MODES", "EditLatents", "keep_mask"]
+__all__ = ["BUNDLED_MODEL", "CoAMD", "EDIT_MODES", "EditLatents", "keep_mask"]
 COMPONENTS = {"MotionAutoencoder": "humo.models.autoencoder", "ActionRecognizer": "humo.models.recognizer"}
 
 
@@ -40,53 +42,52 @@ def _describe(guidance) -> list[str]:
     return [repr(g) for g in ([pred] if pred is not None else []) + hooks]
 
 
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-bandai-cmu-small"
+class CoAMD(TextEncoderSlot, CoAMDEditMixin):
+    """Text -> motion with CoAMD: the user-facing pipeline (``humo.CoAMD``).
 
-
-class CoAMDPipeline(CoAMDEditMixin):
-    """Text -> motion with CoAMD.
+        from humo import CoAMD
+        motion = CoAMD.from_pretrained().generate("a person runs")   # the bundled model, offline
 
     Args:
-        autoencoder: ``MotionAutoencoder`` (``encode``/``decode``, ``downsample``, ``latent_dim``).
-        coamd: :class:`humo.models.coamd.CoAMD` trained on that autoencoder's latents.
-        text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``; default
-            ``TextEncoder(text_encoder_name)`` created on first use.
+        autoencoder: :class:`humo.models.autoencoder.MotionAutoencoder` (``encode``/``decode``,
+            ``downsample``, ``latent_dim``).
+        transformer: :class:`humo.models.coamd.CoAMDTransformer` trained on that autoencoder's latents.
+        text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``, assigned to
+            :attr:`text_encoder` (default: ``TextEncoder(text_encoder_name)`` on first use; English only).
         recognizer: optional ``ActionRecognizer`` used by :class:`humo.guidance.RecognizerGuidance`.
     """
 
-    def __init__(self, autoencoder, coamd, text_encoder=None, recognizer=None,
+    DEFAULT_CFG = 4.5  # classifier-free guidance scale of generate / edit when guidance is None
+
+    def __init__(self, autoencoder, transformer, text_encoder=None, recognizer=None,
                  text_encoder_name: str = "minilm", fps: float = FPS):
-        if autoencoder.latent_dim != coamd.latent_dim:
-            raise ValueError(f"autoencoder latents are {autoencoder.latent_dim}-d but CoAMD expects "
-                             f"{coamd.latent_dim}")
+        if autoencoder.latent_dim != transformer.latent_dim:
+            raise ValueError(f"autoencoder latents are {autoencoder.latent_dim}-d but the transformer expects "
+                             f"{transformer.latent_dim}")
         self.autoencoder = autoencoder.eval()  # sampling never trains: dropout off
-        self.coamd = coamd.eval()
+        self.transformer = transformer.eval()
         self.recognizer = recognizer.eval() if recognizer is not None else None
-        self._text_encoder = text_encoder
         self.text_encoder_name = text_encoder_name
+        self.text_encoder = text_encoder
         self.fps = float(fps)
         self.downsample = int(getattr(autoencoder, "downsample", 4))
 
     # ------------------------------------------------------------------ components
     @property
-    def text_encoder(self):
-        if self._text_encoder is None:
-            from humo.models.text_encoder import TextEncoder
-
-            self._text_encoder = TextEncoder(self.text_encoder_name).to(self.device)
-        return self._text_encoder
+    def text_dim(self) -> int:
+        return self.transformer.text_dim
 
     @property
     def device(self) -> torch.device:
-        return self.coamd.latent_mean.device
+        return self.transformer.latent_mean.device
 
     @property
     def window_frames(self) -> int:
         """Frames the transformer sees at once (``max_tokens * downsample``, 196 by default)."""
-        return self.coamd.max_tokens * self.downsample
+        return self.transformer.max_tokens * self.downsample
 
-    def to(self, device) -> CoAMDPipeline:
-        for m in (self.autoencoder, self.coamd, self.recognizer, self._text_encoder):
+    def to(self, device) -> CoAMD:
+        for m in (self.autoencoder, self.transformer, self.recognizer, self._text_encoder):
             if isinstance(m, torch.nn.Module):
                 m.to(device)
         return self
@@ -94,14 +95,14 @@ class CoAMDPipeline(CoAMDEditMixin):
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """Sentence embeddings ``(B, text_dim)`` on the pipeline's device."""
         emb = torch.as_tensor(self.text_encoder.encode(texts)).to(self.device, torch.float32)
-        if emb.shape != (len(texts), self.coamd.text_dim):
-            raise ValueError(f"text encoder gives {tuple(emb.shape)}; CoAMD expects "
-                             f"(B, {self.coamd.text_dim})")
+        if emb.shape != (len(texts), self.transformer.text_dim):
+            raise ValueError(f"text encoder gives {tuple(emb.shape)}; the transformer expects "
+                             f"(B, {self.transformer.text_dim})")
         return emb
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Model-space tokens ``(B, L, D)`` -> joints ``(B, L * downsample, 22, 3)``."""
-        return self.autoencoder.decode(self.coamd.denormalize_latents(tokens))
+        return self.autoencoder.decode(self.transformer.denormalize_latents(tokens))
 
     # ------------------------------------------------------------------ the one sampling loop
     @torch.no_grad()
@@ -131,13 +132,13 @@ class CoAMDPipeline(CoAMDEditMixin):
         unknown = token_valid & ~given_mask
         tokens = given.masked_fill(~(given_mask & token_valid).unsqueeze(-1), 0.0)
         # per-sample draws of a fixed size (max_tokens): a sample's randomness is independent of the batch
-        n = self.coamd.max_tokens
+        n = self.transformer.max_tokens
         scores = torch.stack([torch.rand(n, generator=g, device=g.device) for g in generators])
         noise = torch.stack([torch.randn(n, d, generator=g, device=g.device) for g in generators])
         scores, noise = scores[:, :l].to(dev), noise[:, :l].to(dev)
         rank = scores.masked_fill(~unknown, 2.0).argsort(1).argsort(1)  # random order of unknown tokens
         n_unknown = unknown.sum(1)
-        null = self.coamd.null_condition(b)
+        null = self.transformer.null_condition(b)
         lengths = token_valid.sum(1) * self.downsample
         still = n_unknown  # tokens still masked before the step
         for k in range(steps):
@@ -153,17 +154,17 @@ class CoAMDPipeline(CoAMDEditMixin):
             if passes == 2:
                 cond2 = torch.cat([pred_g.second_condition(cond[i:i + 1], null[i:i + 1], generators[i])
                                    for i in range(b)])
-                h = self.coamd.context(tokens.repeat(2, 1, 1), torch.cat([cond, cond2]),
+                h = self.transformer.context(tokens.repeat(2, 1, 1), torch.cat([cond, cond2]),
                                        masked_now.repeat(2, 1), token_valid.repeat(2, 1))
                 h_cond, h_other = h.chunk(2)  # (B, L, W) each: conditional / second pass
                 hs = torch.cat([h_cond[reveal], h_other[reveal]])
             else:
-                hs = self.coamd.context(tokens, cond, masked_now, token_valid)[reveal]
+                hs = self.transformer.context(tokens, cond, masked_now, token_valid)[reveal]
             z = noise[reveal] * temperature  # (N, D) tokens revealed this step
             scheduler.set_timesteps(flow_steps)
             for t in scheduler.timesteps:
                 tt = torch.full((hs.shape[0],), float(t), device=dev)
-                v = self.coamd.velocity(z.repeat(passes, 1), tt, hs)
+                v = self.transformer.velocity(z.repeat(passes, 1), tt, hs)
                 if passes == 2:
                     v = pred_g(*v.chunk(2), k, steps, progress)
                 z = scheduler.step(v, t, z).prev_sample
@@ -178,16 +179,17 @@ class CoAMDPipeline(CoAMDEditMixin):
         if seconds is not None and frames is not None:
             raise ValueError("give seconds or frames, not both")
         if seconds is None and frames is None:
-            if self.coamd.length_head is not None:
-                return (self.coamd.predict_tokens(cond) * self.downsample).tolist()
+            if self.transformer.length_head is not None:
+                return (self.transformer.predict_tokens(cond) * self.downsample).tolist()
             return [int(4 * self.fps)] * n
         values = seconds if seconds is not None else frames
         values = list(values) if isinstance(values, (list, tuple)) else [values] * n
         if len(values) != n:
             raise ValueError(f"got {len(values)} lengths for {n} texts")
         out = []
-        for v in values:
-            f = float(v) * self.fps if seconds is not None else float(v)
+        for i, v in enumerate(values):
+            f = length_value(v, i, "seconds" if seconds is not None else "frames")
+            f = f * self.fps if seconds is not None else f
             if not math.isfinite(f) or round(f) < self.downsample or round(f) > MAX_FRAMES:
                 unit = "s" if seconds is not None else "frames"
                 raise ValueError(f"length {v} {unit} is out of range: need "
@@ -199,7 +201,7 @@ class CoAMDPipeline(CoAMDEditMixin):
     @torch.no_grad()
     def _generate_batch(self, cond, texts, frames, seeds, overlap, **loop) -> list[torch.Tensor]:
         """Joints ``(T_i, 22, 3)`` per sample; windows after the first continue from ``overlap`` tokens."""
-        w, dev, d = self.coamd.max_tokens, self.device, self.coamd.latent_dim
+        w, dev, d = self.transformer.max_tokens, self.device, self.transformer.latent_dim
         need = [math.ceil(f / self.downsample) for f in frames]
         gens = [torch.Generator().manual_seed(s) for s in seeds]
         out: list[torch.Tensor | None] = [None] * len(texts)
@@ -259,8 +261,8 @@ class CoAMDPipeline(CoAMDEditMixin):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(4.5)]
-        w = self.coamd.max_tokens
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
+        w = self.transformer.max_tokens
         overlap = w // 2 if overlap_seconds is None else round(overlap_seconds * self.fps / self.downsample)
         if not 1 <= overlap < w:
             raise ValueError(f"overlap_seconds must give 1..{w - 1} tokens, got {overlap}")
@@ -287,10 +289,10 @@ class CoAMDPipeline(CoAMDEditMixin):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.autoencoder.save_pretrained(folder / "autoencoder")
-        self.coamd.save_pretrained(folder / "coamd")
+        self.transformer.save_pretrained(folder / "coamd")
         if self.recognizer is not None:
             self.recognizer.save_pretrained(folder / "recognizer")
-        meta = {"pipeline": "CoAMDPipeline", "humo_version": __version__, "fps": self.fps,
+        meta = {"pipeline": "CoAMD", "humo_version": __version__, "fps": self.fps,
                 "text_encoder": self.text_encoder_name, "autoencoder": type(self.autoencoder).__name__,
                 "recognizer": None if self.recognizer is None else type(self.recognizer).__name__}
         (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -299,33 +301,20 @@ class CoAMDPipeline(CoAMDEditMixin):
     @classmethod
     def from_pretrained(cls, folder_or_hub_id: str | Path | None = None, text_encoder=None,
                         map_location: str = "cpu", load_recognizer: bool = True,
-                        autoencoder_cls=None) -> CoAMDPipeline:
+                        autoencoder_cls=None) -> CoAMD:
         """Load a folder written by :meth:`save_pretrained`, a training run folder (its ``final/``) or a
         Hugging Face Hub repo id; with no argument, the model bundled with humo (see its model card,
         ``humo/assets/coamd-bandai-cmu-small/README.md``: trained on Bandai Namco + CMU, CC BY-NC 4.0)."""
         import importlib
 
-        from humo.models.coamd import CoAMD
+        from humo.models.coamd import CoAMDTransformer
 
-        if folder_or_hub_id is None:
-            folder_or_hub_id = BUNDLED_MODEL
-
-        folder = Path(folder_or_hub_id)
-        if not folder.is_dir():
-            if folder.exists() or str(folder_or_hub_id).count("/") != 1:
-                raise FileNotFoundError(f"{folder_or_hub_id} is neither a pipeline folder nor a hub id")
-            try:
-                from huggingface_hub import snapshot_download
-
-                folder = Path(snapshot_download(str(folder_or_hub_id)))
-            except Exception as e:  # offline, unknown repo
-                raise FileNotFoundError(f"could not download {str(folder_or_hub_id)!r} ({type(e).__name__}: {e}); "
-                                        "pass a local folder made by save_pretrained") from e
+        folder = resolve_pretrained(BUNDLED_MODEL if folder_or_hub_id is None else folder_or_hub_id)
         if not (folder / "pipeline.json").is_file() and (folder / "final" / "pipeline.json").is_file():
             folder = folder / "final"  # a training run folder
         path = folder / "pipeline.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: not a folder written by CoAMDPipeline.save_pretrained"
+            raise FileNotFoundError(f"{path} not found: not a folder written by CoAMD.save_pretrained"
                                     )
         try:
             meta = json.loads(path.read_text())
@@ -339,10 +328,10 @@ class CoAMDPipeline(CoAMDEditMixin):
 
         ae_cls = autoencoder_cls or component(meta.get("autoencoder", "MotionAutoencoder"))
         ae = ae_cls.from_pretrained(folder / "autoencoder", map_location=map_location)
-        coamd = CoAMD.from_pretrained(folder / "coamd", map_location=map_location)
+        transformer = CoAMDTransformer.from_pretrained(folder / "coamd", map_location=map_location)
         recognizer = None
         if load_recognizer and meta.get("recognizer"):
             recognizer = component(meta["recognizer"]).from_pretrained(folder / "recognizer",
                                                                        map_location=map_location)
-        return cls(ae, coamd, text_encoder=text_encoder, recognizer=recognizer,
+        return cls(ae, transformer, text_encoder=text_encoder, recognizer=recognizer,
                    text_encoder_name=meta.get("text_encoder", "minilm"), fps=float(meta.get("fps", FPS)))

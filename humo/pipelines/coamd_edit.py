@@ -1,4 +1,4 @@
-"""Editing for :class:`humo.pipelines.coamd.CoAMDPipeline`: inpaint, outpaint, prefix, suffix.
+"""Editing for :class:`humo.pipelines.coamd.CoAMD`: inpaint, outpaint, prefix, suffix.
 
 An edit is generation with given tokens: the input motion is encoded, the tokens whose frames are
 all kept are marked as given, and the pipeline's one loop (``sample_tokens``) generates the others.
@@ -21,7 +21,7 @@ EDIT_MODES = ("inpaint", "outpaint", "prefix", "suffix")
 
 @dataclass
 class EditLatents:
-    """Output of ``CoAMDPipeline.edit_latents``.
+    """Output of ``CoAMD.edit_latents``.
 
     Attributes:
         latents: ``(1, L, D)`` autoencoder latents of the edited motion.
@@ -67,7 +67,7 @@ def keep_mask(frames: int, mode: str, keep, fps: float = 20.0) -> torch.Tensor:
 
 
 class CoAMDEditMixin:
-    """``edit`` and ``edit_latents``; mixed into ``CoAMDPipeline`` (needs its loop and components)."""
+    """``edit`` and ``edit_latents``; mixed into ``CoAMD`` (needs its loop and components)."""
 
     @torch.no_grad()
     def edit_latents(self, motion, text: str, mode: str = "inpaint", keep=None, seed: int | None = None,
@@ -102,13 +102,13 @@ class CoAMDEditMixin:
         source = self.autoencoder.encode(joints.unsqueeze(0))  # (1, L, D)
         cond = self.encode_text(texts)
         seed = sample_seeds(1, seed, generator)[0]
-        guidance = [ClassifierFreeGuidance(4.5)] if guidance is None else guidance
+        guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)] if guidance is None else guidance
         gens = [torch.Generator().manual_seed(seed)]
-        tokens = self.sample_tokens(cond, texts, self.coamd.normalize_latents(source), given.unsqueeze(0),
+        tokens = self.sample_tokens(cond, texts, self.transformer.normalize_latents(source), given.unsqueeze(0),
                                     torch.ones_like(given).unsqueeze(0), gens, steps=steps,
                                     flow_steps=flow_steps, solver=solver, guidance=guidance,
                                     temperature=temperature)
-        latents = torch.where(given[None, :, None], source, self.coamd.denormalize_latents(tokens))
+        latents = torch.where(given[None, :, None], source, self.transformer.denormalize_latents(tokens))
         return EditLatents(latents, given, source, n, seed)
 
     @torch.no_grad()

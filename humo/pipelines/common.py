@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
+from pathlib import Path
 
 import torch
 
@@ -21,3 +24,42 @@ def sample_seeds(n: int, seed: int | None = None, generator: torch.Generator | N
     if generator is not None:
         return torch.randint(0, 2**31 - 1, (n,), generator=generator, device=generator.device).tolist()
     return [secrets.randbelow(2**31 - 1) for _ in range(n)]
+
+
+def looks_like_hub_id(name: str | os.PathLike) -> bool:
+    """``owner/name`` (letters, digits, ``-_.``), nothing on disk at that path and no local folder named
+    ``owner``: ``runs/coamd`` beside a ``runs/`` folder is a missing path, not a hub id."""
+    text = str(name)
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", text):
+        return False
+    return not os.path.exists(text) and not os.path.exists(text.split("/")[0])
+
+
+def resolve_pretrained(folder_or_hub_id: str | os.PathLike) -> Path:
+    """A local folder as is; an ``owner/name`` hub id downloaded (``snapshot_download``); anything else
+    is a ``FileNotFoundError`` naming the path (a missing local path is never looked up on the hub)."""
+    folder = Path(folder_or_hub_id)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise FileNotFoundError(f"{folder_or_hub_id} is a file, not a model folder")
+    if not looks_like_hub_id(folder_or_hub_id):
+        raise FileNotFoundError(f"{folder_or_hub_id} not found (no such folder, and not an owner/name hub id)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(str(folder_or_hub_id)))
+    except Exception as e:  # offline, unknown repo
+        raise FileNotFoundError(f"could not download {str(folder_or_hub_id)!r} from the Hugging Face Hub "
+                                f"({type(e).__name__}: {e}); pass a local folder made by save_pretrained") from e
+
+
+def length_value(value, index: int, name: str) -> float:
+    """``float(value)`` for the ``index``-th entry of a ``seconds`` / ``frames`` list; anything that is not
+    a number (``None``, a string) is a ``ValueError`` naming the entry."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise ValueError(f"{name}[{index}] must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}[{index}] must be a number, got {value!r}") from None

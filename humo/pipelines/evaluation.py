@@ -1,7 +1,7 @@
 """Evaluate a text-to-motion generator with the standard protocol (``humo.metrics.protocol``).
 
 A generator here is anything with ``generate(texts, frames=[...], seed=..., guidance=[...]) -> list[Motion]``
-(``CoAMDPipeline``; ``MotionDuetPipeline``). Generated joints are turned into HumanML3D features with the
+(``CoAMD``; ``MotionDuet``). Generated joints are turned into HumanML3D features with the
 library's ``joints_to_features`` (uniform skeleton included), exactly as the corpus features were made,
 so the evaluator sees both through the same representation.
 """

@@ -1,6 +1,6 @@
 """MotionDuet text (+ video) -> motion pipeline: DUET condition, DDIM loop over VAE latents, guidance.
 
-The loop (:meth:`MotionDuetPipeline.sample_latents`) is the only sampling loop of MotionDuet. Per step
+The loop (:meth:`MotionDuet.sample_latents`) is the only sampling loop of MotionDuet. Per step
 it asks the prediction guidance how many passes to run; with two passes it evaluates the denoiser on
 ``guidance.second_condition(H, H_null, generator)`` -- the null condition for
 :class:`~humo.guidance.ClassifierFreeGuidance`, a degraded copy of the fused condition ``H`` for
@@ -23,30 +23,39 @@ from pathlib import Path
 import torch
 
 from humo.guidance import ClassifierFreeGuidance, split_guidance
-from humo.models.motionduet.model import MotionDuet
+from humo.models.motionduet.model import MotionDuetModel
 from humo.models.motionduet.video import encode_video_input, load_video_encoder
 from humo.models.text_encoder import check_texts
-from humo.pipelines.common import sample_seeds
+from humo.models.text_slot import TextEncoderSlot
+from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 
 FPS = 20.0
+NO_BUNDLED_MOTIONDUET = ("humo does not bundle a MotionDuet model yet: pass a folder written by "
+                         "MotionDuet.save_pretrained or a training run (humo train motionduet CORPUS RUN), "
+                         "e.g. MotionDuet.from_pretrained('RUN/final')")
 
 
-class MotionDuetPipeline:
-    """Text (+ optional video) -> motion with :class:`MotionDuet`.
+class MotionDuet(TextEncoderSlot):
+    """Text (+ optional video) -> motion with MotionDuet: the user-facing pipeline (``humo.MotionDuet``).
+
+        from humo import MotionDuet
+        motion = MotionDuet.from_pretrained("runs/motionduet/final").generate("a person runs")
 
     Args:
-        model: a trained :class:`MotionDuet` (VAE + DUET + denoiser).
-        text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``; default
-            ``TextEncoder(model.text_encoder_name)`` on first use.
+        model: a trained :class:`~humo.models.motionduet.MotionDuetModel` (VAE + DUET + denoiser).
+        text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``, assigned to
+            :attr:`text_encoder` (default: ``TextEncoder(model.text_encoder_name)`` on first use).
         video_encoder: frozen encoder with ``encode_motion`` / ``encode_video`` and ``.dim``; default
             ``load_video_encoder(model.video_encoder_name)`` on first use (only for video-capable models).
         scheduler: a :class:`humo.schedulers.DDPMScheduler`; default ``model.make_scheduler()`` (DDIM, eta 0).
     """
 
-    def __init__(self, model: MotionDuet, text_encoder=None, video_encoder=None, scheduler=None,
+    DEFAULT_CFG = 7.5  # MLD's classifier-free guidance scale
+
+    def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
                  fps: float = FPS):
         self.model = model.eval().requires_grad_(False)
-        self._text_encoder = text_encoder
+        self.text_encoder = text_encoder
         if video_encoder is not None and getattr(video_encoder, "dim", None) != model.video_dim:
             raise ValueError(f"video encoder gives {getattr(video_encoder, 'dim', None)}-d features; "
                              f"the model expects {model.video_dim}")
@@ -60,12 +69,12 @@ class MotionDuetPipeline:
         return self.model.device
 
     @property
-    def text_encoder(self):
-        if self._text_encoder is None:
-            from humo.models.text_encoder import TextEncoder
+    def text_encoder_name(self) -> str:
+        return self.model.text_encoder_name
 
-            self._text_encoder = TextEncoder(self.model.text_encoder_name).to(self.device)
-        return self._text_encoder
+    @property
+    def text_dim(self) -> int:
+        return self.model.text_dim
 
     @property
     def video_encoder(self):
@@ -77,7 +86,7 @@ class MotionDuetPipeline:
             self._video_encoder = enc
         return self._video_encoder
 
-    def to(self, device) -> MotionDuetPipeline:
+    def to(self, device) -> MotionDuet:
         for m in (self.model, self._text_encoder, self._video_encoder):
             if isinstance(m, torch.nn.Module):
                 m.to(device)
@@ -125,14 +134,14 @@ class MotionDuetPipeline:
         """Denoise latents from noise with DDIM; returns model-space latents ``(B, L, C)``.
 
         Args:
-            cond: ``(B, Lc, W)`` fused condition ``H`` (:meth:`MotionDuet.condition`).
+            cond: ``(B, Lc, W)`` fused condition ``H`` (:meth:`MotionDuetModel.condition`).
             generators: one ``torch.Generator`` per sample (initial noise, auto-guidance degradation).
             steps: DDIM steps (50).
             guidance: a prediction-guidance object or list (CFG or auto-guidance; ``[]`` = none).
         """
         pred_g, hooks = split_guidance(guidance)
         if hooks:
-            raise ValueError("MotionDuetPipeline supports prediction guidance (CFG, auto-guidance) only")
+            raise ValueError("MotionDuet supports prediction guidance (CFG, auto-guidance) only")
         b, dev = cond.shape[0], cond.device
         if len(generators) != b:
             raise ValueError(f"{len(generators)} generators for {b} samples")
@@ -169,8 +178,9 @@ class MotionDuetPipeline:
             raise ValueError(f"got {len(values)} lengths for {n} texts")
         top = self.model.max_frames
         out = []
-        for v in values:
-            f = float(v) * self.fps if seconds is not None else float(v)
+        for i, v in enumerate(values):
+            f = length_value(v, i, "seconds" if seconds is not None else "frames")
+            f = f * self.fps if seconds is not None else f
             if not math.isfinite(f) or not 4 <= round(f) <= top:
                 unit = "s" if seconds is not None else "frames"
                 raise ValueError(f"length {v} {unit} is out of range: need 4..{top} frames "
@@ -196,7 +206,7 @@ class MotionDuetPipeline:
             raise ValueError(f"lengths must be in [1, {self.model.max_frames}], got {lengths.tolist()}")
         seeds = list(range(len(texts))) if seeds is None else list(seeds)
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(7.5)]
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
         per_prompt = isinstance(video, (list, tuple))
         if per_prompt and len(video) != len(texts):
             raise ValueError(f"got {len(video)} videos for {len(texts)} prompts")
@@ -239,7 +249,7 @@ class MotionDuetPipeline:
         lengths = self._frames(len(texts), seconds, frames)
         seeds = sample_seeds(len(texts), seed, generator)
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(7.5)]
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
         feats, _ = self.generate_features(texts, lengths, video=video, seeds=seeds, steps=steps,
                                           guidance=guidance, batch_size=batch_size)
         pred_g, _ = split_guidance(guidance)
@@ -259,29 +269,39 @@ class MotionDuetPipeline:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder / "model")
-        meta = {"pipeline": "MotionDuetPipeline", "humo_version": __version__, "fps": self.fps,
+        meta = {"pipeline": "MotionDuet", "humo_version": __version__, "fps": self.fps,
                 "scheduler": self.scheduler.config()}
         (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, text_encoder=None, video_encoder=None,
-                        map_location: str = "cpu") -> MotionDuetPipeline:
-        """Load a folder written by :meth:`save_pretrained`, or a bare ``MotionDuet`` folder."""
+    def from_pretrained(cls, folder_or_hub_id: str | Path | None = None, text_encoder=None, video_encoder=None,
+                        map_location: str = "cpu") -> MotionDuet:
+        """Load a folder written by :meth:`save_pretrained`, a bare ``MotionDuetModel`` folder (a training
+        run's ``final/``), a training run folder, or a Hugging Face Hub repo id.
+
+        Raises:
+            FileNotFoundError: no argument (humo bundles no MotionDuet model yet), or nothing at that path.
+        """
         from humo.schedulers.ddpm import DDPMScheduler
 
-        folder = Path(folder)
+        if folder_or_hub_id is None:
+            raise FileNotFoundError(NO_BUNDLED_MOTIONDUET)
+        folder = resolve_pretrained(folder_or_hub_id)
+        if not (folder / "pipeline.json").is_file() and not (folder / "config.json").is_file() and (
+                folder / "final").is_dir():
+            folder = folder / "final"  # a training run folder
         meta_path = folder / "pipeline.json"
         if not meta_path.is_file():
             if (folder / "config.json").is_file():  # a bare model folder (e.g. a run's final/)
-                model = MotionDuet.from_pretrained(folder, map_location=map_location)
+                model = MotionDuetModel.from_pretrained(folder, map_location=map_location)
                 return cls(model, text_encoder=text_encoder, video_encoder=video_encoder)
-            raise FileNotFoundError(f"{folder} holds neither pipeline.json nor a MotionDuet config.json")
+            raise FileNotFoundError(f"{folder} holds neither pipeline.json nor a MotionDuetModel config.json")
         try:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"corrupt {meta_path}: {e}") from e
-        model = MotionDuet.from_pretrained(folder / "model", map_location=map_location)
+        model = MotionDuetModel.from_pretrained(folder / "model", map_location=map_location)
         scheduler = DDPMScheduler(**meta["scheduler"]) if "scheduler" in meta else None
         return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler,
                    fps=float(meta.get("fps", FPS)))

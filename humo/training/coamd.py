@@ -1,7 +1,7 @@
 """Train CoAMD's masked autoregressive flow model on a frozen autoencoder's latents.
 
     result = train_coamd("corpora/bandai-namco", "runs/ae-small", "runs/coamd-small", preset="small")
-    pipe = CoAMDPipeline.from_pretrained(result.final_dir)
+    pipe = CoAMD.from_pretrained(result.final_dir)
 
 Run folder::
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from humo.models.coamd import COAMD_PRESETS, CoAMD
+from humo.models.coamd import COAMD_PRESETS, CoAMDTransformer
 from humo.training.coamd_data import WindowSource, build_latent_corpus, collate_windows
 from humo.training.common import save_final, seed_everything
 from humo.training.engine import TrainConfig, fit, process_state
@@ -50,7 +50,7 @@ def resolve_autoencoder_dir(path: str | Path) -> Path:
     raise FileNotFoundError(f"no autoencoder in {path} (expected config.json + model.safetensors, or final/)")
 
 
-def _coamd_loss(model: CoAMD, batch: dict, generator) -> tuple[torch.Tensor, dict]:
+def _coamd_loss(model: CoAMDTransformer, batch: dict, generator) -> tuple[torch.Tensor, dict]:
     out = model(batch["tokens"], batch["cond"], mask_tokens=batch["mask"], token_valid=batch["valid"],
                 generator=generator)
     return out.loss, {"flow": out.flow_loss, "length": out.length_loss}
@@ -64,7 +64,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
                 log_every: int = 50, progress: bool = True, threads: int | None = None, text_encoder=None,
                 stop_at: int | None = None, max_minutes: float | None = None, grad_accum: int = 1,
                 mixed_precision: str | None = None, num_workers: int = 0, **model_overrides) -> TrainResult:
-    """Train a :class:`CoAMD` preset on the latents of a frozen autoencoder.
+    """Train a :class:`CoAMDTransformer` preset on the latents of a frozen autoencoder.
 
     Args:
         corpus_dir: corpus in the HumanML3D layout (``new_joints/``, ``texts/``, ``train.txt``).
@@ -90,7 +90,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
         grad_accum, mixed_precision, num_workers: see :class:`humo.training.engine.TrainConfig`.
     """
     from humo.models.autoencoder import MotionAutoencoder
-    from humo.pipelines.coamd import CoAMDPipeline
+    from humo.pipelines.coamd import CoAMD
 
     if preset not in COAMD_PRESETS:
         raise ValueError(f"unknown CoAMD preset {preset!r}; choose one of {sorted(COAMD_PRESETS)}")
@@ -119,7 +119,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
 
     seed_everything(seed)
     max_tokens = max_frames // autoencoder.downsample
-    model = CoAMD.from_preset(preset, latent_dim=autoencoder.latent_dim, max_tokens=max_tokens,
+    model = CoAMDTransformer.from_preset(preset, latent_dim=autoencoder.latent_dim, max_tokens=max_tokens,
                               text_dim=int(data.text_emb.shape[1]), **model_overrides)
     model.set_latent_stats(data.latents.mean(0), data.latents.std(0))
     data.latents = model.normalize_latents(data.latents)  # the model is trained in normalised latent space
@@ -135,7 +135,7 @@ def train_coamd(corpus_dir: str | Path, autoencoder_dir: str | Path, out_dir: st
     metrics: dict = {}
     final = out_dir / "final"
     if r.is_main:
-        pipe = CoAMDPipeline(autoencoder, r.best, text_encoder=text_encoder,
+        pipe = CoAMD(autoencoder, r.best, text_encoder=text_encoder,
                              text_encoder_name=getattr(text_encoder, "name", "minilm"))
         final = save_final(out_dir, pipe)
         losses = [e["loss"] for e in r.history if "loss" in e]

@@ -108,7 +108,7 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
             if mean is None or std is None:
                 mean, std = dataset_stats(dataset)
             model.set_normalization(mean, std)
-        model.attach_text_encoder(text_encoder)
+        model.text_encoder = text_encoder
         cache: dict[str, torch.Tensor] = {}
 
         def loss_fn(m: ContrastiveEvaluator, batch, generator) -> tuple[torch.Tensor, dict]:

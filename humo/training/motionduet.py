@@ -17,7 +17,7 @@ Run folder (:mod:`humo.training.engine` layout per stage)::
 
     out_dir/vae/{checkpoint,final,log.jsonl}        stage "vae"  (final: EMA, latent stats fitted)
     out_dir/denoiser/{checkpoint,log.jsonl}         stage "denoiser" (VAE from vae_from or out_dir/vae/final)
-    out_dir/final/                                  the full model (EMA) -> MotionDuetPipeline.from_pretrained
+    out_dir/final/                                  the full model (EMA) -> MotionDuet.from_pretrained
     out_dir/metrics.json                            per-stage steps, seconds, validation losses
 """
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from humo.models.motionduet.model import PRESETS, MotionDuet
+from humo.models.motionduet.model import PRESETS, MotionDuetModel
 from humo.training.common import save_final, seed_everything
 from humo.training.engine import TrainConfig, fit, process_state
 
@@ -161,7 +161,7 @@ def _step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
 
 
 @torch.no_grad()
-def fit_latent_stats(model: MotionDuet, data: PairCache, batch: int = 64) -> None:
+def fit_latent_stats(model: MotionDuetModel, data: PairCache, batch: int = 64) -> None:
     """Set ``model``'s latent statistics from the posterior means of every segment of ``data``."""
     dev = model.device
     means = []
@@ -175,7 +175,7 @@ def fit_latent_stats(model: MotionDuet, data: PairCache, batch: int = 64) -> Non
 
 
 @torch.no_grad()
-def validate(model: MotionDuet, data: PairCache, stage: str, dash_lambda: float = 0.0, batch: int = 64
+def validate(model: MotionDuetModel, data: PairCache, stage: str, dash_lambda: float = 0.0, batch: int = 64
              ) -> dict:
     """Validation losses (eval mode, fixed draws).
 
@@ -212,7 +212,7 @@ def validate(model: MotionDuet, data: PairCache, stage: str, dash_lambda: float 
 
 
 def _stage_loss(stage: str, dash_lambda: float):
-    def loss_fn(model: MotionDuet, b: dict, generator) -> tuple[torch.Tensor, dict]:
+    def loss_fn(model: MotionDuetModel, b: dict, generator) -> tuple[torch.Tensor, dict]:
         if stage == "vae":
             out = model.vae_loss(b["features"], b["lengths"], generator=generator)
             return out.loss, {"recon": out.recon, "kl": out.kl}
@@ -223,9 +223,9 @@ def _stage_loss(stage: str, dash_lambda: float):
     return loss_fn
 
 
-def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, val: PairCache | None, *,
+def _run_stage(stage: str, model: MotionDuetModel, run_dir: Path, data: PairCache, val: PairCache | None, *,
                steps: int, batch_size: int, history: list[dict], dash_lambda: float, **settings
-               ) -> tuple[MotionDuet, dict]:
+               ) -> tuple[MotionDuetModel, dict]:
     bs = min(batch_size, len(data))
     config = TrainConfig(steps=steps, batch_size=bs, draw="epoch", name=f"MotionDuet {stage}", **settings)
     # the denoiser skips its video / DASH layers in a batch whose videos were all dropped
@@ -243,7 +243,7 @@ def _run_stage(stage: str, model: MotionDuet, run_dir: Path, data: PairCache, va
     return best, info
 
 
-def _load_vae(model: MotionDuet, folder: Path) -> None:
+def _load_vae(model: MotionDuetModel, folder: Path) -> None:
     """Copy the VAE, feature and latent statistics of a saved MotionDuet folder into ``model``."""
     from safetensors.torch import load_file
 
@@ -329,7 +329,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
               "video_dim": int(venc.dim) if venc is not None else 0}
     if venc is not None:
         kwargs["video_encoder"] = str(getattr(venc, "source", None) or "custom")
-    model = MotionDuet.from_preset(preset, **kwargs)
+    model = MotionDuetModel.from_preset(preset, **kwargs)
     model.set_normalization(normalizer.mean, normalizer.std)
     history: list[dict] = []
     main = state.is_main_process

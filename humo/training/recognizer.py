@@ -208,7 +208,7 @@ def train_recognizer(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                              text_encoder=getattr(text_encoder, "name", "minilm"), class_names=classes.names,
                              class_prompts=prompts, **config)
     model.fit_normalization(it["joints"] for it in items)
-    model.set_text_encoder(cache)
+    model.text_encoder = cache
     settings = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=max(1, min(200, steps // 10)),
                            weight_decay=0.01, betas=(0.9, 0.999), grad_accum=grad_accum,
                            mixed_precision=mixed_precision, device=device, seed=seed, resume=resume,
@@ -268,7 +268,7 @@ def evaluate_recognizer(model: ActionRecognizer, corpus_dir: str | Path, split: 
         if classes is None:
             has_train = (corpus / "train.txt").is_file()
             train_items = scan_split(corpus, "train", min_len) if has_train else items
-            classes = build_classes(corpus, train_items, model.get_text_encoder())
+            classes = build_classes(corpus, train_items, model.text_encoder)
         group = dict(zip(classes.names, classes.groups(), strict=True))
         truth = [classes.names[c] if c >= 0 else None for c in clip_classes(corpus, items, classes)]
         pred = (motion @ F.normalize(model.class_text(), dim=-1).T).argmax(-1).tolist()

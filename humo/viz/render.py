@@ -31,6 +31,22 @@ _DPI = 80
 _GRID_STEP = 0.5  # metres between grid lines
 _TITLE_PX = 48  # strip above each panel reserved for the caption
 _BELOW = 0.3  # empty box height below the floor (fraction of the pose height): lifts the figure up
+MAX_BODY_M = 5.0  # a skeleton larger than this in one frame is not a human in metres
+MAX_RISE_M = 100.0  # vertical range of a whole motion (floor to highest joint)
+_MAX_GRID_LINES = 40  # per axis and frame
+
+
+def check_plausible(m: np.ndarray, name: str) -> None:
+    """Refuse joints ``(T, J, 3)`` no human in metres could have (a 20 km tall figure from a broken
+    generation, centimetres passed as metres), instead of drawing them for minutes."""
+    if not np.isfinite(m).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+    size = float((m.max(axis=1) - m.min(axis=1)).max())  # largest per-frame extent over x, y, z
+    rise = float(m[..., 1].max() - m[..., 1].min())
+    if size > MAX_BODY_M or rise > MAX_RISE_M:
+        raise ValueError(f"{name}: the skeleton spans {size:.3g} m in one frame and {rise:.3g} m vertically "
+                         f"over the motion (a person is about 2 m tall; at most {MAX_BODY_M:g} m and "
+                         f"{MAX_RISE_M:g} m are drawn): not joints in metres, or a broken motion")
 
 
 def _as_motions(joints, skeleton: Skeleton) -> list[np.ndarray]:
@@ -50,6 +66,8 @@ def _as_motions(joints, skeleton: Skeleton) -> list[np.ndarray]:
             motions.append(x.detach().cpu().double().numpy())
         else:
             raise ValueError(f"{name} must be (T, {skeleton.num_joints}, 3) or a batch, got {tuple(x.shape)}")
+    for i, m in enumerate(motions):
+        check_plausible(m, "joints" if len(motions) == 1 else f"joints[{i}]")
     return motions
 
 
@@ -162,8 +180,9 @@ class _Scene:
         ax.set_zlim(y0 - _BELOW * panel["top_y"], y0 + panel["top_y"])
         x0, x1, z0, z1 = cx - r, cx + r, cz - r, cz + r
         panel["ground"].set_verts([[(x0, -z0, y0), (x1, -z0, y0), (x1, -z1, y0), (x0, -z1, y0)]])
-        xs = np.arange(np.ceil(x0 / _GRID_STEP), np.floor(x1 / _GRID_STEP) + 1) * _GRID_STEP
-        zs = np.arange(np.ceil(z0 / _GRID_STEP), np.floor(z1 / _GRID_STEP) + 1) * _GRID_STEP
+        step = max(_GRID_STEP, 2 * r / _MAX_GRID_LINES)
+        xs = np.arange(np.ceil(x0 / step), np.floor(x1 / step) + 1) * step
+        zs = np.arange(np.ceil(z0 / step), np.floor(z1 / step) + 1) * step
         panel["grid"].set_segments([[(x, -z0, y0), (x, -z1, y0)] for x in xs]
                                    + [[(x0, -z, y0), (x1, -z, y0)] for z in zs])
         # Root trajectory on the floor, cut to the view window (NaN breaks the line outside it).
@@ -241,7 +260,8 @@ def _write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
 
 
 def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: bool = False,
-                 skeleton: str | Skeleton = SMPL22, panel_size: tuple[int, int] = (320, 352)) -> Path:
+                 skeleton: str | Skeleton = SMPL22, panel_size: tuple[int, int] = (320, 352),
+                 progress=None) -> Path:
     """Write motions side by side to an ``.mp4`` (H.264 via imageio-ffmpeg) or ``.gif``.
 
     Args:
@@ -250,14 +270,22 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
         path: output file; the suffix picks the format. Existing files are kept unless ``overwrite``.
         fps: playback frame rate.
         titles: one caption per motion, or None.
+        progress: called as ``progress(frames_done, frames_total)`` after each frame, or None.
 
     Returns:
         the path written.
+
+    Raises:
+        ValueError: bad shapes, NaN, or coordinates no person in metres could have
+            (:func:`check_plausible`).
     """
     import imageio.v2 as iio
 
     path = _check_out(path, VIDEO_SUFFIXES, overwrite)
+    total = max(len(m) for m in _as_motions(joints, get_skeleton(skeleton)))
     frames = _iter_frames(joints, None, titles, fps, skeleton, panel_size)
+    if progress is not None:
+        frames = _report(frames, total, progress)
 
     def write(tmp: Path) -> None:
         if path.suffix.lower() == ".gif":
@@ -269,7 +297,13 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
                     pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
                     writer.append_data(np.pad(frame, pad, constant_values=255))
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, overwrite=overwrite)
+
+
+def _report(frames: Iterator[np.ndarray], total: int, progress) -> Iterator[np.ndarray]:
+    for i, frame in enumerate(frames, 1):
+        yield frame
+        progress(i, total)
 
 
 def render_contact_sheet(joints, path, n_frames: int = 8, *, titles=None, fps: float = 20.0,
@@ -299,4 +333,4 @@ def render_contact_sheet(joints, path, n_frames: int = 8, *, titles=None, fps: f
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255)
                             for r in rows])
-    return atomic_write(path, lambda tmp: iio.imwrite(tmp, sheet))
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, sheet), overwrite=overwrite)

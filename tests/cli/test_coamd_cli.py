@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-import humo.cli.coamd  # noqa: F401  (registers `generate`, `edit` and `train coamd`)
+import humo.cli.coamd  # noqa: F401  (registers `train coamd`)
+import humo.cli.generate  # noqa: F401  (registers `generate` and `edit`)
 from humo.cli.app import UserError
 from humo.models.autoencoder import MotionAutoencoder
-from humo.models.coamd import CoAMD
-from humo.pipelines.coamd import CoAMDPipeline
+from humo.models.coamd import CoAMDTransformer
+from humo.pipelines.coamd import CoAMD
 from tests.cli.runner import fails, ok
 from tests.helpers import synthetic_joints
 
@@ -22,8 +23,8 @@ def model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("coamd")
     torch.manual_seed(0)
     ae = MotionAutoencoder.from_preset("tiny")
-    coamd = CoAMD.from_preset("tiny", latent_dim=ae.latent_dim, max_tokens=12, text_dim=384)
-    CoAMDPipeline(ae, coamd).save_pretrained(root / "run" / "final")
+    coamd = CoAMDTransformer.from_preset("tiny", latent_dim=ae.latent_dim, max_tokens=12, text_dim=384)
+    CoAMD(ae, coamd).save_pretrained(root / "run" / "final")
     return root / "run"
 
 
@@ -40,7 +41,7 @@ def test_generate_prompts_and_edit(model_dir, tmp_path):
     assert (tmp_path / "many_000.json").is_file() and (tmp_path / "many_001.json").is_file()
     src = tmp_path / "src.npy"
     np.save(src, synthetic_joints(frames=40, dtype=torch.float32).numpy())
-    res = ok(["edit", src, "a person jumps", "--keep", "0.6:1.4", "--model", model_dir,
+    res = ok(["edit", src, "a person jumps", "--span", "0.6:1.4", "--model", model_dir,
                "--out", tmp_path / "edit.npy", "--seed", "0", *FAST])
     assert np.load(tmp_path / "edit.npy").shape == (40, 22, 3) and "inpaint" in res.output
 
@@ -50,13 +51,14 @@ def test_cli_errors(model_dir, tmp_path):
     fails(["generate", "--model", model_dir, "--out", out], UserError, "no prompt")
     fails(["generate", "walk", "--model", model_dir, "--seconds", "0.05", "--out", out], ValueError,
            "out of range")
-    fails(["generate", "walk", "--model", tmp_path, "--out", out], FileNotFoundError, "pipeline.json")
+    fails(["generate", "walk", "--model", tmp_path, "--out", out], UserError, "no pipeline.json")
+    fails(["generate", "walk", "--model", tmp_path / "missing", "--out", out], UserError, "no such folder")
     fails(["generate", "walk", "--model", model_dir, "--out", out, "--recognizer-scale", "1"], UserError,
            "recognizer")
     src = tmp_path / "src.npy"
     np.save(src, synthetic_joints(frames=40, dtype=torch.float32).numpy())
-    fails(["edit", src, "jump", "--keep", "1.0", "--model", model_dir, "--out", out], UserError, "START:END")
-    fails(["edit", src, "jump", "--keep", "0.5:1", "--mode", "paint", "--model", model_dir, "--out", out],
+    fails(["edit", src, "jump", "--span", "1.0", "--model", model_dir, "--out", out], UserError, "START:END")
+    fails(["edit", src, "jump", "--span", "0.5:1", "--mode", "paint", "--model", model_dir, "--out", out],
            ValueError, "unknown edit mode")
     fails(["train", "coamd", tmp_path / "none", tmp_path / "run", "--autoencoder", model_dir,
             "--preset", "xl"], ValueError, "unknown CoAMD preset")

@@ -6,11 +6,11 @@ import sys
 import numpy as np
 import torch
 
-from humo.pipelines.coamd import BUNDLED_MODEL, CoAMDPipeline
+from humo.pipelines.coamd import BUNDLED_MODEL, CoAMD
 
 
 def test_bundled_model_loads_and_is_deterministic():
-    pipe = CoAMDPipeline.from_pretrained()
+    pipe = CoAMD.from_pretrained()
     assert pipe.recognizer is not None  # the guidance recognizer ships with it
     a = pipe.generate("a person walks forward", seconds=2, seed=3)
     b = pipe.generate("a person walks forward", seconds=2, seed=3)

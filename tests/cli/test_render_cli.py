@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import humo.cli.render  # noqa: F401  (registers `render` and `export` on the app)
+from humo.cli.app import UserError
 from humo.motion import Motion
 from humo.representations.humanml3d import joints_to_features
 from tests.cli.runner import fails, ok
@@ -50,7 +51,7 @@ def test_render_errors(files, tmp_path):
     fails(["render", tmp_path / "nope.npy", "--out", tmp_path / "a.gif"], FileNotFoundError, "nope.npy")
     np.save(tmp_path / "bad.npy", np.zeros((8, 21, 3), dtype=np.float32))
     fails(["render", tmp_path / "bad.npy", "--out", tmp_path / "a.gif"], ValueError, "(T, 22, 3)")
-    fails(["render", files / "walk.npy", "--out", tmp_path / "a.avi"], ValueError, ".mp4, .gif or .png")
+    fails(["render", files / "walk.npy", "--out", tmp_path / "a.avi"], UserError, ".mp4, .gif, .png")
     fails(["render", files / "walk.npy", "--out", tmp_path / "a.gif", "--title", "a", "--title", "b"],
            ValueError, "2 --title values for 1 inputs")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npy"]
@@ -62,7 +63,7 @@ def test_export_round_trip(files, tmp_path):
     assert m.text == "a walk" and torch.equal(m.joints, torch.from_numpy(np.load(files / "walk.npy")))
     ok(["export", tmp_path / "w.json", "--out", tmp_path / "w.npy"])
     assert np.array_equal(np.load(tmp_path / "w.npy"), np.load(files / "walk.npy"))
-    fails(["export", tmp_path / "w.json", "--out", tmp_path / "w.npy"], FileExistsError, "already exists")
+    fails(["export", tmp_path / "w.json", "--out", tmp_path / "w.npy"], FileExistsError, "--force")
     ok(["export", tmp_path / "w.json", "--out", tmp_path / "w.npy", "--force"])
-    fails(["export", files / "walk.npy", "--out", tmp_path / "w.txt"], ValueError, "supported: .npy")
+    fails(["export", files / "walk.npy", "--out", tmp_path / "w.txt"], UserError, "unknown suffix '.txt'")
     fails(["export", tmp_path / "none.json", "--out", tmp_path / "x.npy"], FileNotFoundError, "none.json")

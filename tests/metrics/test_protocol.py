@@ -205,7 +205,8 @@ def test_protocol_with_the_real_evaluator_classes():
                        dim_motion_hidden=16, dim_coemb_hidden=16, dim_word=8,
                        vocab=["sos", "eos", "unk", "item"]).eval()
     clip = ContrastiveEvaluator(text_dim=16, latent_dim=16, ff_size=32, num_layers=1, num_heads=2,
-                                embed_dim=16).attach_text_encoder(FakeEncoder()).eval()
+                                embed_dim=16).eval()
+    clip.text_encoder = FakeEncoder()
     res = run(ds, noisy_generator(ds), t2m, clip_evaluator=clip, diversity_times=20, mm_prompts=2)
     assert set(res["generated"]) == set(M.METRIC_NAMES)
     assert all(math.isfinite(v["mean"]) for row in res.values() for v in row.values())

@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from humo.models.coamd import COAMD_PRESETS, CoAMD, CoAMDOutput, sample_token_mask
+from humo.models.coamd import COAMD_PRESETS, CoAMDOutput, CoAMDTransformer, sample_token_mask
 from humo.models.flow_head import FlowHead
 
 D, L, TEXT = 8, 12, 16
 
 
-def tiny(**kw) -> CoAMD:
+def tiny(**kw) -> CoAMDTransformer:
     torch.manual_seed(0)
-    return CoAMD.from_preset("tiny", latent_dim=D, max_tokens=L, text_dim=TEXT, **kw)
+    return CoAMDTransformer.from_preset("tiny", latent_dim=D, max_tokens=L, text_dim=TEXT, **kw)
 
 
 def batch(b=3, l=10, seed=0):
@@ -31,7 +31,7 @@ def test_presets_and_sizes():
     m = tiny()
     assert (m.latent_dim, m.max_tokens, m.text_dim) == (D, L, TEXT)
     with pytest.raises(ValueError, match="unknown CoAMD preset"):
-        CoAMD.from_preset("huge")
+        CoAMDTransformer.from_preset("huge")
 
 
 def test_context_velocity_shapes():
@@ -110,7 +110,7 @@ def test_forward_loss_masks_and_grads():
     assert torch.allclose(m(y, c, mask, valid, generator=torch.Generator().manual_seed(2)).flow_loss, a)
 
 
-def perturb(m: CoAMD) -> CoAMD:
+def perturb(m: CoAMDTransformer) -> CoAMDTransformer:
     """Move the zero-initialised adaLN layers off zero (as after some training)."""
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -140,9 +140,9 @@ def test_save_load_equality(tmp_path):
     m = perturb(tiny()).eval()
     m.set_latent_stats(torch.randn(D), torch.rand(D) + 0.5)
     m.save_pretrained(tmp_path / "m")
-    m2 = CoAMD.from_pretrained(tmp_path / "m")
-    config = CoAMD.read_config(tmp_path / "m")
-    assert config == {**COAMD_PRESETS["tiny"], **CoAMD.read_config(tmp_path / "m")}
+    m2 = CoAMDTransformer.from_pretrained(tmp_path / "m")
+    config = CoAMDTransformer.read_config(tmp_path / "m")
+    assert config == {**COAMD_PRESETS["tiny"], **CoAMDTransformer.read_config(tmp_path / "m")}
     assert (config["latent_dim"], config["max_tokens"], config["text_dim"]) == (D, L, TEXT)
     s1, s2 = m.state_dict(), m2.state_dict()
     assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)

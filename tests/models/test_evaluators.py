@@ -199,7 +199,9 @@ def test_glove_pickles_are_read_without_running_code(tmp_path, official_files, c
 # ---- contrastive evaluator ----
 def make_clip(**kw):
     torch.manual_seed(0)
-    return ContrastiveEvaluator(**{**TINY_CLIP, **kw}).attach_text_encoder(FakeTextEncoder())
+    model = ContrastiveEvaluator(**{**TINY_CLIP, **kw})
+    model.text_encoder = FakeTextEncoder()
+    return model
 
 
 def test_contrastive_forward_loss_and_shapes():
@@ -236,7 +238,8 @@ def test_contrastive_save_load_round_trip_excludes_the_text_encoder(tmp_path):
     model.set_normalization(torch.randn(263), torch.rand(263) + 0.5)
     assert not any("text_encoder" in k for k in model.state_dict())
     model.save_pretrained(tmp_path)
-    again = ContrastiveEvaluator.from_pretrained(tmp_path).attach_text_encoder(FakeTextEncoder())
+    again = ContrastiveEvaluator.from_pretrained(tmp_path)
+    again.text_encoder = FakeTextEncoder()
     for k, v in model.state_dict().items():
         assert torch.equal(v, again.state_dict()[k]), k
     x, n = torch.randn(2, 20, 263), torch.tensor([20, 9])
@@ -249,7 +252,7 @@ def test_contrastive_save_load_round_trip_excludes_the_text_encoder(tmp_path):
 def test_contrastive_errors():
     model = make_clip()
     with pytest.raises(ValueError, match="expects 16"):
-        model.attach_text_encoder(type("E", (), {"dim": 384})())
+        model.text_encoder = type("E", (), {"dim": 384, "encode": lambda self, t: None})()
     with pytest.raises(ValueError, match="divisible"):
         ContrastiveEvaluator(latent_dim=10, num_heads=3)
     with pytest.raises(ValueError, match="lengths must be in"):

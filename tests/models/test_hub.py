@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from humo.models.autoencoder import MotionAutoencoder
-from humo.pipelines.coamd import CoAMDPipeline
+from humo.pipelines.coamd import CoAMD
 
 
 @pytest.fixture
@@ -31,4 +31,4 @@ def test_model_from_a_file_is_refused(tmp_path):
 
 def test_pipeline_hub_id_offline_is_a_clear_error(offline):
     with pytest.raises(FileNotFoundError, match=r"could not download 'humo-nobody/no-such-pipeline'.*local folder"):
-        CoAMDPipeline.from_pretrained("humo-nobody/no-such-pipeline")
+        CoAMD.from_pretrained("humo-nobody/no-such-pipeline")

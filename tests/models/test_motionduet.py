@@ -11,7 +11,7 @@ import torch
 from humo.models.motionduet import (
     DUET,
     LatentDenoiser,
-    MotionDuet,
+    MotionDuetModel,
     MotionVAE,
     StickVideoEncoder,
     VideoMAEEncoder,
@@ -27,9 +27,9 @@ from tests.helpers import synthetic_joints
 TEXT_DIM, VIDEO_DIM = 16, 8
 
 
-def tiny_model(**kw) -> MotionDuet:
+def tiny_model(**kw) -> MotionDuetModel:
     torch.manual_seed(0)
-    return MotionDuet.from_preset("tiny", text_dim=TEXT_DIM, video_dim=VIDEO_DIM, max_frames=48, **kw)
+    return MotionDuetModel.from_preset("tiny", text_dim=TEXT_DIM, video_dim=VIDEO_DIM, max_frames=48, **kw)
 
 
 # ---------------------------------------------------------------------------------------------- DUET
@@ -160,13 +160,13 @@ def test_model_losses_conditioning_and_dash():
     assert model.dash_head[0].weight.grad is not None and model.null_text.grad is not None
     assert model.null_condition(3).shape == (3, 4, 32)
     assert model.condition(text, video).fused.shape == (4, 4, 32)
-    text_only = MotionDuet.from_preset("tiny", text_dim=TEXT_DIM, video_dim=0, max_frames=48)
+    text_only = MotionDuetModel.from_preset("tiny", text_dim=TEXT_DIM, video_dim=0, max_frames=48)
     assert text_only.dash_head is None
     assert torch.isfinite(text_only(feats, lengths, text, dash_lambda=0.1).loss)
     with pytest.raises(ValueError, match="preset"):
-        MotionDuet.from_preset("huge")
+        MotionDuetModel.from_preset("huge")
     with pytest.raises(ValueError, match="cond_drop"):
-        MotionDuet.from_preset("tiny", cond_drop=1.0)
+        MotionDuetModel.from_preset("tiny", cond_drop=1.0)
 
 
 def test_normalization_and_latent_stats_round_trip():
@@ -187,17 +187,17 @@ def test_save_load_equality(tmp_path):
     model = tiny_model(branches="fft,dmm", video_encoder="stick-tiny").eval()
     model.set_latent_stats(torch.randn(32), torch.rand(32) + 0.5)
     model.save_pretrained(tmp_path / "m")
-    loaded = MotionDuet.from_pretrained(tmp_path / "m")
+    loaded = MotionDuetModel.from_pretrained(tmp_path / "m")
     assert loaded.duet.conv is None and loaded.video_encoder_name == "stick-tiny"
     sd, sd2 = model.state_dict(), loaded.state_dict()
     assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
     h = model.condition(torch.randn(2, TEXT_DIM), torch.randn(2, 3, VIDEO_DIM)).fused
     x, t = torch.randn(2, 1, 32), torch.tensor([5, 700])
     assert torch.equal(model.denoise(x, t, h).prediction, loaded.denoise(x, t, h).prediction)
-    other = MotionDuet.from_preset("tiny", text_dim=TEXT_DIM, video_dim=VIDEO_DIM + 1, max_frames=48)
+    other = MotionDuetModel.from_preset("tiny", text_dim=TEXT_DIM, video_dim=VIDEO_DIM + 1, max_frames=48)
     other.save_pretrained(tmp_path / "o")
     with pytest.raises(ValueError, match="does not match"):
-        MotionDuet.from_pretrained(tmp_path / "o", video_dim=VIDEO_DIM)
+        MotionDuetModel.from_pretrained(tmp_path / "o", video_dim=VIDEO_DIM)
 
 
 # ---------------------------------------------------------------------------------------------- video

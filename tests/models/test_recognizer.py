@@ -27,7 +27,7 @@ FakeEncoder = partial(FakeTextEncoder, 12, words=True)
 def _model(seed: int = 0, **kw) -> ActionRecognizer:
     torch.manual_seed(seed)
     model = ActionRecognizer(**{**TINY, "class_names": ["walk", "run", "kick"], **kw})
-    model.set_text_encoder(FakeEncoder())
+    model.text_encoder = FakeEncoder()
     return model.eval()
 
 
@@ -87,7 +87,7 @@ def test_seeded_determinism_and_save_load_equality(tmp_path):
     a.save_pretrained(tmp_path / "rec")
     assert not any("text" in k and "proj" not in k for k in a.state_dict())  # encoder never saved
     loaded = ActionRecognizer.from_pretrained(tmp_path / "rec")
-    loaded.set_text_encoder(FakeEncoder())
+    loaded.text_encoder = FakeEncoder()
     assert loaded.class_names == ["walk", "run", "kick"] and loaded.streams == "jbm"
     for (k, ea), (_, eb) in zip(a.embed_motion(x).items(), loaded.embed_motion(x).items(), strict=True):
         assert torch.equal(ea, eb), k
@@ -192,7 +192,7 @@ def test_recognize_classify_retrieve():
     (lambda m: m.score(torch.zeros(2, 10, 22, 3), torch.zeros(2, 7)), "12"),
     (lambda m: m.recognize(torch.zeros(1, 10, 22, 3), top_k=0), "top_k"),
     (lambda m: m.retrieve("walk", torch.zeros(2, 5), k=1), "24"),
-    (lambda m: m.set_text_encoder(type("E", (), {"dim": 5, "encode": lambda self, t: None})()), "5-d"),
+    (lambda m: setattr(m, "text_encoder", type("E", (), {"dim": 5, "encode": lambda self, t: None})()), "5-d"),
     (lambda m: ActionRecognizer(streams="jx"), "streams"),
 ])
 def test_bad_input_raises_value_error(call, match):
@@ -223,6 +223,6 @@ def test_default_text_encoder_is_minilm():
     model = ActionRecognizer(width=16, stream_layers=1, fusion_layers=1, heads=2,
                              class_names=["walk", "kick"])
     emb = model.embed_text(["a person walks", "a person kicks"])
-    assert emb.shape == (2, 512) and model.get_text_encoder().dim == 384
+    assert emb.shape == (2, 512) and model.text_encoder.dim == 384
     assert not any(k.startswith("_text") for k in model.state_dict())
     assert len(model.recognize(torch.zeros(1, 8, 22, 3), top_k=5)[0]) == 2

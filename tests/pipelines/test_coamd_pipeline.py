@@ -1,4 +1,4 @@
-"""CoAMDPipeline: generation, seeding, batching, guidance passes, outpainting, editing, save/load, errors,
+"""CoAMD: generation, seeding, batching, guidance passes, outpainting, editing, save/load, errors,
 and a tiny end-to-end run (synthetic corpus -> train -> save -> reload -> generate / edit)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import torch
 
 from humo.guidance import AutoGuidance, ClassifierFreeGuidance, RecognizerGuidance
 from humo.models.autoencoder import MotionAutoencoder
-from humo.models.coamd import CoAMD
+from humo.models.coamd import CoAMDTransformer
 from humo.models.recognizer import RECOGNIZER_PRESETS, ActionRecognizer
 from humo.motion import Motion
-from humo.pipelines.coamd import CoAMDPipeline, keep_mask
+from humo.pipelines.coamd import CoAMD, keep_mask
 from tests.helpers import FakeTextEncoder, synthetic_joints
 
 TEXT_DIM = 16
@@ -30,19 +30,19 @@ def perturbed(model, scale: float = 0.05, seed: int = 0):
     return model
 
 
-def make_pipeline(recognizer: bool = False) -> CoAMDPipeline:
+def make_pipeline(recognizer: bool = False) -> CoAMD:
     torch.manual_seed(0)
     ae = MotionAutoencoder.from_preset("tiny")
-    coamd = perturbed(CoAMD.from_preset("tiny", latent_dim=ae.latent_dim, max_tokens=12, text_dim=TEXT_DIM))
+    coamd = perturbed(CoAMDTransformer.from_preset("tiny", latent_dim=ae.latent_dim, max_tokens=12, text_dim=TEXT_DIM))
     rec = None
     if recognizer:
         rec = ActionRecognizer(**RECOGNIZER_PRESETS["tiny"], text_dim=TEXT_DIM, embed_dim=32)
-        rec.set_text_encoder(FakeTextEncoder())
-    return CoAMDPipeline(ae, coamd, text_encoder=FakeTextEncoder(), recognizer=rec)
+        rec.text_encoder = FakeTextEncoder()
+    return CoAMD(ae, coamd, text_encoder=FakeTextEncoder(), recognizer=rec)
 
 
 @pytest.fixture(scope="module")
-def pipe() -> CoAMDPipeline:
+def pipe() -> CoAMD:
     return make_pipeline()
 
 
@@ -74,8 +74,8 @@ def test_same_seed_same_motion_any_batch(pipe):
 
 def test_guidance_decides_the_number_of_passes(pipe, monkeypatch):
     sizes = []
-    context = pipe.coamd.context
-    monkeypatch.setattr(pipe.coamd, "context",
+    context = pipe.transformer.context
+    monkeypatch.setattr(pipe.transformer, "context",
                         lambda t, *a, **k: sizes.append(t.shape[0]) or context(t, *a, **k))
     pipe.generate(["a", "b"], seconds=1.2, seed=0, guidance=[ClassifierFreeGuidance(1.0)], **FAST)
     assert sizes and set(sizes) == {2}
@@ -95,7 +95,7 @@ def test_guidance_decides_the_number_of_passes(pipe, monkeypatch):
 
 
 def test_given_tokens_are_kept_and_hooks_touch_only_revealed(pipe):
-    b, l, d = 2, 10, pipe.coamd.latent_dim
+    b, l, d = 2, 10, pipe.transformer.latent_dim
     given = torch.randn(b, l, d)
     given_mask = torch.zeros(b, l, dtype=torch.bool)
     given_mask[:, :4] = True
@@ -145,7 +145,7 @@ def test_outpainting_continues_from_the_overlap(pipe, monkeypatch):
     m = pipe.generate("a person runs", seconds=6.0, seed=0, **FAST)  # 120 frames > the 48-frame window
     assert len(m) == 120 and torch.isfinite(m.joints).all()
     assert len(calls) > 1
-    w, overlap = pipe.coamd.max_tokens, pipe.coamd.max_tokens // 2
+    w, overlap = pipe.transformer.max_tokens, pipe.transformer.max_tokens // 2
     (_, m0, _, out0), (g1, m1, _, _) = calls[0], calls[1]
     assert not m0.any() and m1[0, :overlap].all() and not m1[0, overlap:].any()
     assert torch.equal(g1[0, :overlap], out0[0, w - overlap:w])
@@ -224,24 +224,24 @@ def test_save_load_round_trip(tmp_path):
     p.save_pretrained(tmp_path / "pipe")
     names = {f.name for f in (tmp_path / "pipe").iterdir()}
     assert names == {"autoencoder", "coamd", "recognizer", "pipeline.json"}
-    q = CoAMDPipeline.from_pretrained(tmp_path / "pipe", text_encoder=FakeTextEncoder())
+    q = CoAMD.from_pretrained(tmp_path / "pipe", text_encoder=FakeTextEncoder())
     assert q.recognizer is not None and q.text_encoder_name == "minilm"
-    for a, b in ((p.coamd, q.coamd), (p.autoencoder, q.autoencoder), (p.recognizer, q.recognizer)):
+    for a, b in ((p.transformer, q.transformer), (p.autoencoder, q.autoencoder), (p.recognizer, q.recognizer)):
         sa, sb = a.state_dict(), b.state_dict()
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert torch.equal(p.generate("kick", seconds=1, seed=2, **FAST).joints,
                        q.generate("kick", seconds=1, seed=2, **FAST).joints)
     with pytest.raises(FileNotFoundError, match="pipeline.json"):
-        CoAMDPipeline.from_pretrained(tmp_path / "pipe" / "coamd")
-    with pytest.raises(FileNotFoundError, match="neither"):
-        CoAMDPipeline.from_pretrained(tmp_path / "missing")
+        CoAMD.from_pretrained(tmp_path / "pipe" / "coamd")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        CoAMD.from_pretrained(tmp_path / "missing")
     meta = json.loads((tmp_path / "pipe" / "pipeline.json").read_text())
     (tmp_path / "pipe" / "pipeline.json").write_text(json.dumps({**meta, "autoencoder": "os.system"}))
     with pytest.raises(ValueError, match="unknown component"):
-        CoAMDPipeline.from_pretrained(tmp_path / "pipe")
+        CoAMD.from_pretrained(tmp_path / "pipe")
     (tmp_path / "pipe" / "pipeline.json").write_text("{")
     with pytest.raises(ValueError, match="corrupt"):
-        CoAMDPipeline.from_pretrained(tmp_path / "pipe")
+        CoAMD.from_pretrained(tmp_path / "pipe")
 
 
 def write_corpus(root, clips: int = 6) -> None:
@@ -279,8 +279,8 @@ def test_end_to_end_train_save_reload_generate_edit(tmp_path, capsys):
                         **kw)  # out of time after the first step: stops, still saves final/
     assert quick.steps == 1 and quick.metrics["stopped_early"]
     assert (quick.final_dir / "pipeline.json").is_file()
-    pipe = CoAMDPipeline.from_pretrained(r2.final_dir, text_encoder=FakeTextEncoder())
-    assert pipe.coamd.max_tokens == 12 and not torch.equal(pipe.coamd.latent_std, torch.ones(16))
+    pipe = CoAMD.from_pretrained(r2.final_dir, text_encoder=FakeTextEncoder())
+    assert pipe.transformer.max_tokens == 12 and not torch.equal(pipe.transformer.latent_std, torch.ones(16))
     a = pipe.generate("a person walks forward 1", seconds=2.0, seed=7, **FAST)
     b = pipe.generate("a person walks forward 1", seconds=2.0, seed=7, **FAST)
     assert torch.equal(a.joints, b.joints) and len(a) == 40
@@ -290,3 +290,10 @@ def test_end_to_end_train_save_reload_generate_edit(tmp_path, capsys):
         train_coamd(tmp_path / "corpus", tmp_path / "ae", tmp_path / "x", steps=1, **{**kw, "preset": "xl"})
     with pytest.raises(FileNotFoundError, match="no autoencoder"):
         train_coamd(tmp_path / "corpus", tmp_path / "nowhere", tmp_path / "x", steps=1, **kw)
+
+
+def test_a_length_that_is_not_a_number_names_the_entry(pipe):
+    with pytest.raises(ValueError, match=r"seconds\[1\] must be a number, got None"):
+        pipe.generate(["a", "b"], seconds=[1.0, None])
+    with pytest.raises(ValueError, match=r"frames\[0\] must be a number, got '8'"):
+        pipe.generate(["a"], frames=["8"])

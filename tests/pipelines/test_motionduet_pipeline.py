@@ -1,4 +1,4 @@
-"""MotionDuetPipeline: guidance passes, seeding, text-only vs text+video, save/load, errors, the CLI, and a
+"""MotionDuet: guidance passes, seeding, text-only vs text+video, save/load, errors, the CLI, and a
 tiny end-to-end run (synthetic corpus -> train both stages -> resume -> reload -> generate)."""
 
 from __future__ import annotations
@@ -8,29 +8,29 @@ import pytest
 import torch
 
 from humo.guidance import AutoGuidance, ClassifierFreeGuidance, RecognizerGuidance
-from humo.models.motionduet import MotionDuet, load_video_encoder
+from humo.models.motionduet import MotionDuetModel, load_video_encoder
 from humo.motion import Motion
-from humo.pipelines.motionduet import MotionDuetPipeline
+from humo.pipelines.motionduet import MotionDuet
 from humo.representations.humanml3d import joints_to_features
 from tests.helpers import FakeTextEncoder, synthetic_joints
 
 TEXT_DIM = 16
 
 
-def make_pipeline(video: bool = True) -> MotionDuetPipeline:
+def make_pipeline(video: bool = True) -> MotionDuet:
     torch.manual_seed(0)
     enc = load_video_encoder("stick-tiny") if video else None
-    model = MotionDuet.from_preset("tiny", text_dim=TEXT_DIM, video_dim=enc.dim if video else 0,
+    model = MotionDuetModel.from_preset("tiny", text_dim=TEXT_DIM, video_dim=enc.dim if video else 0,
                                    video_encoder="stick-tiny", max_frames=64)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # off the zero init so outputs depend on the condition (as after training)
         for p in model.parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=g))
-    return MotionDuetPipeline(model, text_encoder=FakeTextEncoder(), video_encoder=enc)
+    return MotionDuet(model, text_encoder=FakeTextEncoder(), video_encoder=enc)
 
 
 @pytest.fixture(scope="module")
-def pipe() -> MotionDuetPipeline:
+def pipe() -> MotionDuet:
     return make_pipeline()
 
 
@@ -105,15 +105,15 @@ def test_text_only_and_text_plus_video(pipe):
 
 def test_save_load_round_trip(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "p")
-    loaded = MotionDuetPipeline.from_pretrained(tmp_path / "p", text_encoder=FakeTextEncoder())
+    loaded = MotionDuet.from_pretrained(tmp_path / "p", text_encoder=FakeTextEncoder())
     assert loaded.scheduler.config() == pipe.scheduler.config()
     assert loaded.video_encoder.source == "stick-tiny"  # rebuilt from the model config, identical weights
     kw = dict(frames=16, seed=2, steps=4, video=synthetic_joints(30).float())
     assert torch.equal(pipe.generate("x", **kw).joints, loaded.generate("x", **kw).joints)
-    bare = MotionDuetPipeline.from_pretrained(tmp_path / "p" / "model", text_encoder=FakeTextEncoder())
+    bare = MotionDuet.from_pretrained(tmp_path / "p" / "model", text_encoder=FakeTextEncoder())
     assert torch.equal(bare.generate("x", **kw).joints, loaded.generate("x", **kw).joints)
     with pytest.raises(FileNotFoundError, match="neither"):
-        MotionDuetPipeline.from_pretrained(tmp_path)
+        MotionDuet.from_pretrained(tmp_path)
 
 
 def test_user_errors(pipe):
@@ -128,7 +128,7 @@ def test_user_errors(pipe):
     with pytest.raises(ValueError, match="video_dim=0"):
         make_pipeline(video=False).generate("a", frames=8, video=torch.zeros(4, 16))
     with pytest.raises(ValueError, match="expects"):
-        MotionDuetPipeline(pipe.model, video_encoder=load_video_encoder("stick"))
+        MotionDuet(pipe.model, video_encoder=load_video_encoder("stick"))
 
 
 # ---------------------------------------------------------------------------------------------- end to end
@@ -169,7 +169,7 @@ def test_end_to_end_train_resume_reload_generate(tmp_path):
     r2 = train_motionduet(tmp_path / "corpus", tmp_path / "run", stage="denoiser", steps=6, dash_lambda=0.1,
                           **kw)
     assert r2.metrics["denoiser"]["resumed_from"] == 4
-    pipe = MotionDuetPipeline.from_pretrained(r2.final_dir, text_encoder=FakeTextEncoder())
+    pipe = MotionDuet.from_pretrained(r2.final_dir, text_encoder=FakeTextEncoder())
     assert pipe.model.video_encoder_name == "stick-tiny"
     assert not torch.equal(pipe.model.latent_std, torch.ones(32))  # fitted after the VAE stage
     walk = synthetic_joints(48, seed=9).float()
@@ -180,7 +180,7 @@ def test_end_to_end_train_resume_reload_generate(tmp_path):
     # a text-only model reusing the trained VAE (the ablation's path)
     r3 = train_motionduet(tmp_path / "corpus", tmp_path / "text_only", stage="denoiser", steps=2,
                           use_video=False, dash_lambda=0.0, vae_from=tmp_path / "run" / "vae" / "final", **kw)
-    text_only = MotionDuetPipeline.from_pretrained(r3.final_dir, text_encoder=FakeTextEncoder())
+    text_only = MotionDuet.from_pretrained(r3.final_dir, text_encoder=FakeTextEncoder())
     assert text_only.model.video_dim == 0
     assert len(text_only.generate("a person walks", frames=12, steps=3)) == 12
     with pytest.raises(FileNotFoundError, match="train the VAE first"):
@@ -200,3 +200,30 @@ def test_cli_registers_and_reports_errors(tmp_path):
     assert out.exit_code == 0 and "--dash-lambda" in out.output and "--no-video" in out.output
     out = runner.invoke(get_app(), ["train", "motionduet", str(tmp_path / "missing"), str(tmp_path / "run")])
     assert isinstance(out.exception, FileNotFoundError) and "corpus folder" in str(out.exception)
+
+
+def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
+    """`humo generate --model FOLDER` picks the MotionDuet pipeline from the folder; `--model motionduet`
+    says that none is bundled, before any work."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    import humo.models.text_encoder
+    from humo.cli.app import UserError, get_app
+    from tests.helpers import FakeTextEncoder
+
+    monkeypatch.setattr(humo.models.text_encoder, "TextEncoder", lambda name: FakeTextEncoder(dim=TEXT_DIM))
+    pipe.save_pretrained(tmp_path / "md")
+    runner = CliRunner()
+    out = tmp_path / "m.npy"
+    res = runner.invoke(get_app(), ["generate", "a person runs", "--model", str(tmp_path / "md"), "--seconds", "2",
+                                    "--seed", "3", "--steps", "3", "--out", str(out), "-q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    joints = np.load(out)
+    expected = pipe.generate("a person runs", seconds=2, seed=3, steps=3).joints.numpy()
+    assert joints.shape == (40, 22, 3) and np.allclose(joints, expected, atol=1e-5)
+    res = runner.invoke(get_app(), ["generate", "walk", "--model", "motionduet", "--out", str(tmp_path / "x.npy")])
+    assert isinstance(res.exception, UserError) and "does not bundle a MotionDuet" in str(res.exception)
+    res = runner.invoke(get_app(), ["generate", "walk", "--model", str(tmp_path / "md"), "--flow-steps", "3",
+                                    "--out", str(tmp_path / "x.npy")])
+    assert isinstance(res.exception, UserError) and "CoAMD options" in str(res.exception)

@@ -124,7 +124,7 @@ def test_stream_ablation_and_user_errors(corpus, tmp_path):
     result = train_recognizer(corpus, tmp_path / "j", steps=2, streams="j", text_encoder=FakeEncoder(),
                               evaluate=False, **FAST)
     assert result.model.streams == "j" and set(result.model.encoders) == {"j"}
-    result.model.set_text_encoder(FakeEncoder())
+    result.model.text_encoder = FakeEncoder()
     metrics = evaluate_recognizer(result.model, corpus, "val")
     assert metrics["eval/clips"] == 3 and 0.0 <= metrics["action/top1"] <= 1.0
     with pytest.raises(FileNotFoundError, match="not found"):

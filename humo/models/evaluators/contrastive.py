@@ -23,6 +23,7 @@ from torch import nn
 
 from humo.models.evaluators._common import set_feature_stats
 from humo.models.hub import HubModel
+from humo.models.text_slot import TextEncoderSlot
 from humo.representations._checks import check_tensor
 from humo.representations.masks import lengths_to_mask
 
@@ -56,7 +57,7 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
     return table
 
 
-class ContrastiveEvaluator(HubModel):
+class ContrastiveEvaluator(TextEncoderSlot, HubModel):
     """Contrastive motion/text co-embedding.
 
     Args:
@@ -64,8 +65,8 @@ class ContrastiveEvaluator(HubModel):
         text_dim: sentence-embedding size of the text encoder (384 for MiniLM).
         latent_dim, ff_size, num_layers, num_heads, dropout: motion transformer size.
         embed_dim: output embedding size (512).
-        text_encoder: name of the frozen text encoder loaded on first ``embed_text`` when none was
-            attached (:meth:`attach_text_encoder`).
+        text_encoder: name of the default frozen text encoder (created on first ``embed_text`` unless one
+            is assigned to :attr:`text_encoder`, see :mod:`humo.models.text_slot`).
         temperature: initial temperature (logit scale ``log(1 / temperature)``).
     """
 
@@ -90,7 +91,6 @@ class ContrastiveEvaluator(HubModel):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
         self.register_buffer("mean", torch.zeros(dim_pose))
         self.register_buffer("std", torch.ones(dim_pose))
-        object.__setattr__(self, "_text_encoder", None)  # frozen, injected, never in the state dict
 
     @property
     def device(self) -> torch.device:
@@ -100,22 +100,6 @@ class ContrastiveEvaluator(HubModel):
         """Set the feature mean/std ``(dim_pose,)`` used to normalise raw features (std clamped at 1e-8,
         as :class:`humo.representations.normalizer.Normalizer`)."""
         set_feature_stats(self, mean, std)
-
-    def attach_text_encoder(self, encoder) -> ContrastiveEvaluator:
-        """Inject the frozen text encoder (anything with ``encode(texts) -> (B, text_dim)``)."""
-        dim = getattr(encoder, "dim", self.text_dim)
-        if dim != self.text_dim:
-            raise ValueError(f"text encoder gives {dim}-d sentences, this evaluator expects {self.text_dim}")
-        object.__setattr__(self, "_text_encoder", encoder)
-        return self
-
-    @property
-    def text_encoder(self):
-        if self._text_encoder is None:
-            from humo.models.text_encoder import TextEncoder
-
-            self.attach_text_encoder(TextEncoder(self.text_encoder_name).to(self.device))
-        return self._text_encoder
 
     def encode_motion(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Raw features ``(B, T, dim_pose)``, lengths ``(B,)`` -> L2-normalised ``(B, embed_dim)``."""

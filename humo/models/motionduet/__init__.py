@@ -5,15 +5,15 @@
 * :mod:`.duet` -- DUET fusion (addition, FFT / conv / dynamic-mask branches, text-only mode);
 * :mod:`.dash` -- the DASH alignment loss;
 * :mod:`.video` -- frozen video encoders (precomputed, VideoMAE, rendered stick figures + seeded CNN);
-* :mod:`.model` -- :class:`MotionDuet` (one HubModel holding all trainable parts, presets).
+* :mod:`.model` -- :class:`MotionDuetModel` (one HubModel holding all trainable parts, presets).
 
-Sampling lives in :class:`humo.pipelines.motionduet.MotionDuetPipeline`.
+Sampling lives in :class:`humo.pipelines.motionduet.MotionDuet`.
 """
 
 from humo.models.motionduet.dash import DashOutput, dash_loss
 from humo.models.motionduet.denoiser import DenoiserOutput, LatentDenoiser
 from humo.models.motionduet.duet import DUET, DuetOutput, FourierFilter
-from humo.models.motionduet.model import PRESETS, MotionDuet, MotionDuetOutput
+from humo.models.motionduet.model import PRESETS, MotionDuetModel, MotionDuetOutput
 from humo.models.motionduet.vae import MotionVAE, Posterior, VAEOutput
 from humo.models.motionduet.video import (
     VIDEO_ENCODERS,
@@ -25,6 +25,6 @@ from humo.models.motionduet.video import (
 )
 
 __all__ = ["DUET", "PRESETS", "VIDEO_ENCODERS", "DashOutput", "DenoiserOutput", "DuetOutput", "FourierFilter",
-           "LatentDenoiser", "MotionDuet", "MotionDuetOutput", "MotionVAE", "Posterior", "StickVideoEncoder",
+           "LatentDenoiser", "MotionDuetModel", "MotionDuetOutput", "MotionVAE", "Posterior", "StickVideoEncoder",
            "VAEOutput", "VideoMAEEncoder", "dash_loss", "encode_video_input", "load_video_encoder",
            "render_stick_videos"]

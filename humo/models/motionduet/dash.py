@@ -6,7 +6,7 @@ For ``N`` row-aligned token pairs ``(z_i, v_i)``::
     L_pair  = mean_{i != j} ReLU(|cos(z_i, z_j) - cos(v_i, v_j)| - m_pair)      (pairwise structure)
     L_DASH  = L_token + L_pair,      total loss L = L_MLD + lambda * L_DASH     (lambda = 0.1 in the paper)
 
-What ``z`` and ``v`` are in humo (:meth:`humo.models.motionduet.MotionDuet.forward`): ``z`` are the
+What ``z`` and ``v`` are in humo (:meth:`humo.models.motionduet.MotionDuetModel.forward`): ``z`` are the
 denoiser's output hidden states at the latent-token positions (the noisy latents after attending to
 the fused DUET condition ``H``), mapped by a small learned head to the video feature size; ``v`` are
 the raw video feature tokens of the same samples, average-pooled over time to the same number of

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 BRANCHES = ("fft", "conv", "dmm")
@@ -135,7 +136,7 @@ class DUET(nn.Module):
         if text.ndim != 2 or text.shape[-1] != self.text_dim:
             raise ValueError(f"text embeddings must be (B, {self.text_dim}), got {tuple(text.shape)}")
         b = text.shape[0]
-        t = self.text_proj(text).reshape(b, self.tokens, self.width) + self.text_embed  # (B, Lc, W)
+        t = rearrange(self.text_proj(text), "b (lc w) -> b lc w", lc=self.tokens) + self.text_embed
         if video is None:
             if video_present is not None and bool(video_present.any()):
                 raise ValueError("video_present marks samples with video but no video was given")

@@ -13,7 +13,7 @@ Parts (one :class:`humo.models.hub.HubModel`, so one config.json + model.safeten
 ``vae_loss`` is the VAE stage's loss; ``forward`` is the diffusion stage's loss (VAE frozen): 10% of
 the samples lose their whole condition (null sentence, no video) for CFG, ``video_drop`` of the rest
 lose only the video (so text-only mode is trained), epsilon MSE plus ``dash_lambda`` x DASH. The model
-holds no sampling loop (:class:`humo.pipelines.motionduet.MotionDuetPipeline` does).
+holds no sampling loop (:class:`humo.pipelines.motionduet.MotionDuet` does).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PRESETS: dict[str, dict] = {
 
 @dataclass
 class MotionDuetOutput:
-    """Diffusion-stage training output of :meth:`MotionDuet.forward` (all losses 0-d).
+    """Diffusion-stage training output of :meth:`MotionDuetModel.forward` (all losses 0-d).
 
     Attributes:
         loss: ``diffusion + dash_lambda * dash``.
@@ -66,7 +66,7 @@ class MotionDuetOutput:
     dropped: torch.Tensor
 
 
-class MotionDuet(HubModel):
+class MotionDuetModel(HubModel):
     """MotionDuet. Constructor arguments are the config (JSON-able); presets in :data:`PRESETS`.
 
     Args:
@@ -120,7 +120,7 @@ class MotionDuet(HubModel):
         self.noise_scheduler = self.make_scheduler()  # the training process (holds no weights)
 
     @classmethod
-    def from_preset(cls, name: str, **kwargs) -> MotionDuet:
+    def from_preset(cls, name: str, **kwargs) -> MotionDuetModel:
         """Build from :data:`PRESETS` (``tiny``, ``small``, ``base``); ``kwargs`` override it."""
         if name not in PRESETS:
             raise ValueError(f"unknown MotionDuet preset {name!r}; choose one of {sorted(PRESETS)}")

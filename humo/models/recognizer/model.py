@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from humo.models.action_classes import class_prompt
-from humo.models.hub import HubModel
+from humo.models.hub import BUNDLED_MODEL, HubModel
 from humo.models.recognizer.encoder import (
     STREAM_NAMES,
     FusionEncoder,
@@ -29,6 +29,7 @@ from humo.models.recognizer.encoder import (
 from humo.models.recognizer.losses import multi_positive_info_nce
 from humo.models.recognizer.probe import ProbeResult, linear_probe
 from humo.models.text_encoder import check_texts
+from humo.models.text_slot import TextEncoderSlot
 from humo.representations._checks import check_tensor
 from humo.representations.masks import lengths_to_mask
 
@@ -80,7 +81,7 @@ class Retrieval:
     scores: torch.Tensor
 
 
-class ActionRecognizer(HubModel):
+class ActionRecognizer(TextEncoderSlot, HubModel):
     """Multi-stream motion encoder aligned with a frozen text encoder.
 
     Args:
@@ -89,7 +90,8 @@ class ActionRecognizer(HubModel):
         patch: frames per token (1 = one token per frame; 4 = a strided conv over 4 frames, faster on CPU).
         embed_dim: embedding size (512).
         text_dim: sentence-embedding size of the frozen text encoder (384 for MiniLM).
-        text_encoder: name of the text encoder created lazily when none is injected.
+        text_encoder: name of the default text encoder (created on first use unless one is assigned to
+            :attr:`text_encoder`, see :mod:`humo.models.text_slot`).
         temperature: InfoNCE / classification temperature (0.1).
         class_names: the action-class vocabulary used by :meth:`recognize` (JSON-able config).
         class_prompts: one sentence per class; default :func:`humo.models.action_classes.class_prompt`.
@@ -124,8 +126,16 @@ class ActionRecognizer(HubModel):
         self.class_prompts = list(class_prompts or [class_prompt(n) for n in self.class_names])
         if len(self.class_prompts) != len(self.class_names):
             raise ValueError(f"{len(self.class_names)} class names but {len(self.class_prompts)} prompts")
-        object.__setattr__(self, "_text_encoder", None)  # frozen, injected, never in state_dict
         object.__setattr__(self, "_class_text", None)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path=None, **kwargs) -> ActionRecognizer:
+        """Load a folder written by ``save_pretrained`` or a hub id; with no argument, the recognizer bundled
+        with humo (trained with the bundled CoAMD model; see ``humo/assets/coamd-bandai-cmu-small``).
+        Keyword arguments as :meth:`humo.models.hub.HubModel.from_pretrained`."""
+        if pretrained_model_name_or_path is None:
+            pretrained_model_name_or_path = BUNDLED_MODEL / "recognizer"
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ----------------------------------------------------------------- motion side
     @torch.no_grad()
@@ -147,6 +157,7 @@ class ActionRecognizer(HubModel):
             getattr(self, f"std_{k}").copy_(std)
 
     def _check_motion(self, joints, lengths) -> tuple[torch.Tensor, torch.Tensor]:
+        joints = getattr(joints, "joints", joints)  # a humo.Motion
         joints = check_tensor(joints, "joints", min_dim=3, trailing=(NUM_JOINTS, 3))
         if joints.ndim == 3:
             joints = joints.unsqueeze(0)  # (T, 22, 3) -> (1, T, 22, 3)
@@ -169,7 +180,8 @@ class ActionRecognizer(HubModel):
         """Embeddings of a batch of motions.
 
         Args:
-            joints: ``(B, T, 22, 3)`` absolute joints (or ``(T, 22, 3)`` for one motion), metres, Y up.
+            joints: ``(B, T, 22, 3)`` absolute joints (or ``(T, 22, 3)`` / a :class:`humo.Motion` for one
+                motion), metres, Y up.
             lengths: ``(B,)`` valid frames per motion (default: all ``T``).
 
         Returns:
@@ -206,28 +218,17 @@ class ActionRecognizer(HubModel):
     def _device(self) -> torch.device:
         return self.text_proj[0].weight.device
 
-    def set_text_encoder(self, encoder) -> None:
-        """Inject the frozen text encoder (anything with ``.encode(list[str]) -> (B, text_dim)``)."""
-        if not callable(getattr(encoder, "encode", None)):
-            raise ValueError("the text encoder must have an encode(list[str]) method")
-        dim = getattr(encoder, "dim", self.text_dim)
-        if dim != self.text_dim:
-            raise ValueError(f"text encoder gives {dim}-d embeddings; the recognizer expects {self.text_dim}")
-        object.__setattr__(self, "_text_encoder", encoder)
-        object.__setattr__(self, "_class_text", None)
+    @property
+    def device(self) -> torch.device:
+        return self._device()
 
-    def get_text_encoder(self):
-        """The injected text encoder; the default ``TextEncoder(text_encoder)`` is created on first use."""
-        if self._text_encoder is None:
-            from humo.models.text_encoder import TextEncoder
-
-            self.set_text_encoder(TextEncoder(self.text_encoder_name))
-        return self._text_encoder
+    def _text_encoder_changed(self) -> None:
+        object.__setattr__(self, "_class_text", None)  # class-prompt embeddings came from the old encoder
 
     @torch.no_grad()
     def encode_texts(self, texts: str | list[str]) -> torch.Tensor:
         """Frozen sentence embeddings ``(B, text_dim)`` on the model's device (no projection)."""
-        emb = torch.as_tensor(self.get_text_encoder().encode(check_texts(texts)))
+        emb = torch.as_tensor(self.text_encoder.encode(check_texts(texts)))
         return emb.to(self._device(), torch.float32)
 
     def project_text(self, text_emb: torch.Tensor) -> torch.Tensor:
