@@ -68,9 +68,9 @@ def export(
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing output file."),
     asf: Path | None = typer.Option(None, "--asf", help=_ASF_HELP),
 ) -> None:
-    """Convert a motion file to another format (chosen by the suffix of --out).
+    """Convert a motion file to another format (chosen by the suffix of --out); ASF/AMC -> BVH too.
 
-    Example: humo export 02_01.amc --asf 02.asf --out 02_01.bvh   (ASF/AMC -> an SMPL-22 BVH)
+    Example: humo export 02_01.amc --asf 02.asf --out 02_01.bvh
     """
     from humo.motion import Motion
 
