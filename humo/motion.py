@@ -20,12 +20,13 @@ from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22
 
 SAVE_SUFFIXES = (".npy", ".json", ".bvh", ".mp4", ".gif", ".png")
-LOAD_SUFFIXES = (".npy", ".json", ".bvh")
+LOAD_SUFFIXES = (".npy", ".json", ".bvh", ".amc")
 _FEATURE_DIM = 263
 
 
 def _suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
-    suffix = ".bvh" if path.name.lower().endswith(".bvh.gz") else path.suffix.lower()  # gzipped BVH
+    name = path.name.lower()
+    suffix = next((s for s in (".bvh", ".amc") if name.endswith(s + ".gz")), path.suffix.lower())  # gzipped
     if suffix not in allowed:
         raise ValueError(f"{path}: cannot {what} {suffix or 'files without a suffix'!r}; "
                          f"supported: {', '.join(allowed)}")
@@ -206,15 +207,18 @@ class Motion:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, fps: float | None = None, joint_map=None) -> Motion:
-        """Read a motion from ``.npy``, ``.json`` or ``.bvh`` / ``.bvh.gz``.
+    def load(cls, path: str | os.PathLike, fps: float | None = None, joint_map=None,
+             asf: str | os.PathLike | None = None) -> Motion:
+        """Read a motion from ``.npy``, ``.json``, ``.bvh`` / ``.bvh.gz`` or ``.amc`` / ``.amc.gz``.
 
         ``.npy`` holds joints ``(T, 22, 3)`` or HumanML3D features ``(T, 263)`` (told apart by shape,
         features converted with ``features_to_joints``); ``.json`` is what :meth:`save` writes. A ``.bvh``
         with SMPL-22 joint names (as :meth:`save` writes it) is read as is; any other rig is retargeted
         (:func:`humo.data.retarget.retarget`) with ``joint_map`` (preset name, dict or JSON path;
         default: the detected preset) and resampled to ``fps`` (default 20). ``fps`` otherwise
-        overrides the file's rate (default: the file's, else 20).
+        overrides the file's rate (default: the file's, else 20). An ``.amc`` motion needs its ASF skeleton
+        ``asf`` (default: the only ``.asf`` beside it; :mod:`humo.data.asf`), is taken as 120 fps (the CMU
+        and HDM05 rate) and Y up, and is retargeted like a BVH (preset ``"asf"``).
 
         Raises:
             FileNotFoundError: no such file.
@@ -248,7 +252,14 @@ class Motion:
                        meta=dict(d.get("meta") or {}))
         from humo.data.bvh import bvh_to_positions, read_bvh
 
-        bvh = read_bvh(path)
+        up = "auto"
+        if suffix == ".amc":
+            from humo.data.asf import find_asf, read_asf_amc
+
+            meta["skeleton"] = str(asf if asf is not None else find_asf(path))
+            bvh, up = read_asf_amc(path, meta["skeleton"]), "y"  # lying-down clips would fool an up-axis guess
+        else:
+            bvh = read_bvh(path)
         if joint_map is None and set(SMPL22.joint_names) <= set(bvh.names):  # humo's own SMPL-22 BVH
             order = [bvh.index(n) for n in SMPL22.joint_names]  # file order (depth first) -> SMPL-22 order
             return cls(bvh_to_positions(bvh)[:, order], fps=fps or bvh.fps, meta=meta)
@@ -256,4 +267,5 @@ class Motion:
 
         joint_map = joint_map or detect_preset(bvh)  # ValueError naming the presets if none fits
         rate = fps or SMPL22.fps
-        return cls(retarget(bvh, joint_map, fps=rate), fps=rate, meta={**meta, "joint_map": str(joint_map)})
+        return cls(retarget(bvh, joint_map, fps=rate, up=up), fps=rate,
+                   meta={**meta, "joint_map": str(joint_map)})

@@ -1,4 +1,4 @@
-"""``humo data build``: build a HumanML3D-layout corpus from a labelled BVH collection."""
+"""``humo data build``: build a HumanML3D-layout corpus from a labelled mocap collection (BVH or ASF/AMC)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import typer
 
 from humo.cli.app import data_app
 
-_KINDS = ("bandai-namco", "cmu")
+_KINDS = ("bandai-namco", "cmu", "hdm05")
 
 
 @data_app.command("build")
 def build(
-    source_kind: str = typer.Argument(..., help="Collection kind: bandai-namco or cmu."),
+    source_kind: str = typer.Argument(..., help="Collection kind: bandai-namco, cmu or hdm05."),
     src: Path = typer.Argument(..., help="Source folder (read only; never written to)."),
     out: Path = typer.Argument(..., help="Corpus folder to create (must be empty or absent unless --force)."),
     workers: int = typer.Option(2, "--workers", "-w", min=0, help="Worker processes (0/1: in this process)."),
@@ -27,6 +27,8 @@ def build(
     """Build a corpus: retarget to SMPL-22 at 20 fps, segment, featurise, caption, split by take.
 
     Example: humo data build bandai-namco ../shared/data/bandai-namco corpora/bandai-namco --workers 2
+
+    hdm05 reads ASF/AMC (labels.csv, amc/, asf/) and keeps the published train/test split.
     """
     if source_kind not in _KINDS:
         raise ValueError(f"unknown source kind {source_kind!r}; choose one of {', '.join(_KINDS)}")
@@ -45,14 +47,16 @@ def merge(
     inputs: list[Path] = typer.Argument(..., help="Two or more corpus folders (read only)."),
     out: Path = typer.Option(..., "--out", "-o", help="Merged corpus folder (must be empty or absent unless --force)."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace a non-empty --out."),
+    recaption: bool = typer.Option(False, "--recaption",
+                                   help="Rewrite the captions from labels.json with the current caption grammar."),
 ) -> None:
     """Merge corpora into one (splits, captions and labels kept; Mean/Std recomputed over all train frames).
 
-    Example: humo data merge corpora/bandai-namco corpora/cmu --out corpora/bandai-namco+cmu
+    Example: humo data merge corpora/bandai-namco corpora/cmu corpora/hdm05 --out corpora/merged --recaption
     """
     from humo.data.merge import merge_corpora
 
-    meta = merge_corpora(inputs, out, overwrite=force)
+    meta = merge_corpora(inputs, out, overwrite=force, recaption_texts=recaption)
     c = meta["counts"]
     typer.echo(f"wrote {out}: {c['segments']} segments, {c['hours']:.2f} h (train {c['train_segments']} / val "
                f"{c['val_segments']} / test {c['test_segments']}) from {len(inputs)} corpora")

@@ -80,9 +80,10 @@ class BVH:
             raise ValueError(f"joint {name!r} is not in this BVH; joints: {self.names}") from None
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, kind: str = "BVH") -> str:
+    """The text of a plain or gzipped file (gzip detected from the bytes); ``kind`` names it in errors."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such BVH file")
+        raise FileNotFoundError(f"{path}: no such {kind} file")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:

@@ -10,86 +10,21 @@ from __future__ import annotations
 import random
 import re
 
+from humo.data.phrasings import (
+    ACTION_TABLE,
+    BODY_PARTS,
+    HELD_OUT_PLACES,
+    HELD_OUT_SUBJECTS,
+    PLACES,
+    STATIONARY,
+    STYLE_TABLE,
+    SUBJECTS,
+    TEST_TEMPLATES,
+    TRAIN_TEMPLATES,
+)
+
+
 # --- phrasings ------------------------------------------------------------------------------------------
-# action: third-person verb phrase | gerund phrase; ... ("-right" actions are derived from "-left" ones)
-_ACTION_TABLE = """
-walk: walks forward|walking forward; walks ahead|walking ahead;
-  walks straight forward|walking straight forward; strolls forward|strolling forward
-run: runs forward|running forward; jogs ahead|jogging ahead; runs straight ahead|running straight ahead
-dash: sprints forward|sprinting forward; dashes ahead|dashing ahead;
-  runs forward at full speed|running forward at full speed
-walk-back: walks backward|walking backward; walks backwards|walking backwards;
-  steps back several times|stepping back several times
-walk-left: walks to the left|walking to the left; walks toward the left|walking toward the left;
-  moves to the left|moving to the left
-bow: bows|bowing; bows politely|bowing politely; bends forward in a bow|bending forward in a bow
-bye: waves goodbye|waving goodbye; waves a hand to say bye|waving a hand to say bye;
-  says goodbye with a wave|saying goodbye with a wave
-byebye: waves goodbye again and again|waving goodbye again and again; waves bye bye|waving bye bye;
-  keeps on waving goodbye|waving goodbye repeatedly
-guide: gestures to show the way|gesturing to show the way;
-  guides someone with a hand gesture|guiding someone with a hand gesture;
-  points the way with a hand|pointing the way with a hand
-respond: responds with a gesture|responding with a gesture; reacts to someone|reacting to someone;
-  answers someone with a gesture|answering someone with a gesture
-call: calls someone over|calling someone over; beckons someone to come|beckoning someone to come;
-  calls out to someone|calling out to someone
-punch: punches|punching; throws punches|throwing punches; strikes with a fist|striking with a fist
-kick: kicks|kicking; kicks forward|kicking forward; delivers a kick|delivering a kick
-slash: slashes with a sword|slashing with a sword; swings a sword|swinging a sword;
-  makes slashing motions|making slashing motions
-dance: dances|dancing; performs a dance|performing a dance; does a dance routine|doing a dance routine
-walk-turn-left: walks and turns left|walking and turning left;
-  walks forward and then turns to the left|walking forward and then turning to the left;
-  turns left while walking|turning left while walking
-wave-both-hands: waves both hands|waving both hands; waves with both hands|waving with both hands;
-  waves both arms|waving both arms
-wave-left-hand: waves the left hand|waving the left hand; waves with the left hand|waving with the left hand;
-  raises the left hand and waves|raising the left hand and waving
-raise-up-both-hands: raises both hands|raising both hands; lifts both arms up|lifting both arms up;
-  puts both hands up|putting both hands up
-raise-up-left-hand: raises the left hand|raising the left hand; lifts the left arm up|lifting the left arm up;
-  puts the left hand up|putting the left hand up
-"""
-
-# style: adverbs (before the verb) / manner phrases (after it) / subjects; "-" = no style words
-_STYLE_TABLE = """
-normal: -, normally, casually / -, in a normal way, in a relaxed manner / a person, someone, a man
-happy: happily, cheerfully, joyfully / in a happy way, in a cheerful manner, with joy /
-  a happy person, a cheerful person, someone happy
-sad: sadly, gloomily, sorrowfully / in a sad way, in a gloomy manner, with sadness /
-  a sad person, an unhappy person, someone sad
-angry: angrily, furiously, irritably / in an angry way, in a furious manner, with anger /
-  an angry person, a furious person, someone angry
-proud: proudly, confidently, arrogantly / in a proud way, with pride, in a confident manner /
-  a proud person, a confident person, someone proud
-not-confident: timidly, shyly, nervously / in an unconfident way, without confidence, in a timid manner /
-  a timid person, a shy person, an insecure person
-masculine: manfully, boldly, sturdily / in a masculine way, in a manly manner, like a tough man /
-  a masculine person, a manly person, a macho man
-feminine: gracefully, elegantly, daintily / in a feminine way, in a feminine manner, like a graceful woman /
-  a feminine person, a graceful woman, an elegant person
-childish: childishly, playfully, boyishly / like a child, in a childish way, in a childlike manner /
-  a child, a childish person, a playful kid
-youthful: youthfully, spryly, buoyantly / in a youthful way, like a young person, with youthful energy /
-  a young person, a youthful person, a teenager
-elderly: stiffly, feebly, frailly / like an old person, in an elderly way, like an elderly man /
-  an old person, an elderly person, an old man
-tired: tiredly, wearily, sluggishly / in a tired way, in an exhausted way, with fatigue /
-  a tired person, an exhausted person, a weary person
-exhausted: wearily, tiredly, exhaustedly / in an exhausted way, as if exhausted, with great fatigue /
-  an exhausted person, a drained person, a weary person
-active: energetically, actively, vigorously / in an active way, with lots of energy, in an energetic manner /
-  an energetic person, an active person, a lively person
-musical: rhythmically, theatrically, musically / like in a musical, in a musical style,
-  with theatrical flair / a musical performer, a stage performer, a theatrical person
-giant: heavily, ponderously, lumberingly / like a giant, like a huge heavy giant, with heavy giant steps /
-  a giant, a huge person, a hulking giant
-chimpira: cockily, swaggeringly, menacingly / like a thug, like a street punk, with a swagger /
-  a thug, a street punk, a delinquent
-"""
-
-
 def _entries(table: str) -> dict[str, str]:
     """``name: body`` entries; indented lines continue the previous entry."""
     out: dict[str, str] = {}
@@ -103,23 +38,25 @@ def _entries(table: str) -> dict[str, str]:
     return out
 
 
-ACTIONS: dict[str, list[tuple[str, str]]] = {
-    name: [tuple(p.strip() for p in pair.split("|")) for pair in body.split(";")]
-    for name, body in _entries(_ACTION_TABLE).items()
-}
-ACTIONS["dance-long"] = ACTIONS["dance-short"] = ACTIONS["dance"]
+def _phrases(body: str, held_out: bool) -> list[tuple[str, str]]:
+    pairs = [p.strip() for p in body.split(";")]
+    return [tuple(x.strip() for x in p.lstrip("!").split("|")) for p in pairs if p.startswith("!") == held_out]
+
+
+_TABLE = _entries(ACTION_TABLE)
+ACTIONS: dict[str, list[tuple[str, str]]] = {name: _phrases(body, False) for name, body in _TABLE.items()}
+HELD_OUT_ACTIONS: dict[str, list[tuple[str, str]]] = {name: _phrases(body, True) for name, body in _TABLE.items()}
+for _d in (ACTIONS, HELD_OUT_ACTIONS):
+    _d["dance-long"] = _d["dance-short"] = _d["dance"]
 STYLES: dict[str, dict[str, list[str]]] = {
     name: dict(zip(("adv", "manner", "subj"),
                    (["" if w.strip() == "-" else w.strip() for w in part.split(",")]
                     for part in body.split("/")), strict=True))
-    for name, body in _entries(_STYLE_TABLE).items()
+    for name, body in _entries(STYLE_TABLE).items()
 }
+STYLES["normal"]["subj"] = list(SUBJECTS)
 STYLES["masculinity"] = STYLES["masculine"]
 STYLES["old"] = STYLES["elderly"]
-
-TRAIN_TEMPLATES = ("{subj} {vp}.", "a person {vp} {manner}.", "someone {adv} {vp}.", "{subj} is {ving}.",
-                   "{subj} {vp} {adv}.", "a person is {ving} {manner}.")
-TEST_TEMPLATES = ("{manner}, someone {vp}.", "a person {ving} {adv}.")  # never used for train/val clips
 
 # --- left / right -----------------------------------------------------------------------------------------
 _SWAP = {"left": "right", "right": "left", "leftward": "rightward", "rightward": "leftward",
@@ -140,14 +77,21 @@ def swap_left_right(text: str) -> str:
     return _SWAP_RE.sub(repl, text)
 
 
-def action_phrases(action: str) -> list[tuple[str, str]]:
-    """Verb phrases for ``action`` (ValueError naming the known actions if unknown)."""
-    if action in ACTIONS:
-        return ACTIONS[action]
+def action_phrases(action: str, held_out: bool = False) -> list[tuple[str, str]]:
+    """Verb phrases ``(third person, gerund)`` for ``action``: the train phrasings, or with ``held_out`` the
+    ones only test captions use (ValueError naming the known actions if unknown)."""
+    table = HELD_OUT_ACTIONS if held_out else ACTIONS
+    if action in table:
+        return table[action]
     mirrored = swap_left_right(action)
-    if mirrored != action and mirrored in ACTIONS:
-        return [(swap_left_right(a), swap_left_right(b)) for a, b in ACTIONS[mirrored]]
+    if mirrored != action and mirrored in table:
+        return [(swap_left_right(a), swap_left_right(b)) for a, b in table[mirrored]]
     raise ValueError(f"no phrasing for action {action!r}; known: {sorted(ACTIONS)}")
+
+
+def has_phrasing(action: str | None) -> bool:
+    """Whether the grammar knows ``action`` (its captions can be templated)."""
+    return bool(action) and (action in ACTIONS or swap_left_right(action) in ACTIONS)
 
 
 def _clean(text: str) -> str:
@@ -156,33 +100,63 @@ def _clean(text: str) -> str:
     return text.lstrip(", ").strip()
 
 
+def clip_captions(action: str | None, style: str | None, given: list[str], test: bool, key: str) -> list[str]:
+    """A clip's captions: its ``given`` ones (KIT-ML, descriptions) then templated phrasings of its action
+    (3, or 2 next to given captions; none if the grammar does not know the action and captions are given),
+    seeded by ``key``; ``test`` clips get a held-out first templated phrasing (:func:`make_captions`)."""
+    if given and not has_phrasing(action):
+        return list(given)
+    templated = make_captions(str(action), style, random.Random(key), n=2 if given else 3, test=test)
+    return list(dict.fromkeys([*given, *templated]))
+
+
+def _body_words(text: str, rng: random.Random) -> str:
+    """Say a body part either way ("the left hand" / "the left arm")."""
+    for word, options in BODY_PARTS.items():
+        if word in text:
+            text = text.replace(word, rng.choice(options))
+    return text
+
+
+def _place(action: str, rng: random.Random, held_out: bool) -> str:
+    if swap_left_right(action) not in STATIONARY and action not in STATIONARY:
+        return ""
+    if held_out:
+        return rng.choice(["", " " + rng.choice(HELD_OUT_PLACES)])
+    return rng.choice(["", ""] + [" " + p for p in PLACES])
+
+
 def make_captions(action: str, style: str | None, rng: random.Random, n: int = 3,
                   test: bool = False) -> list[str]:
     """``n`` distinct phrasings of ``action`` performed in ``style``.
 
-    Train/val clips draw from :data:`TRAIN_TEMPLATES` only; test clips (``test=True``) draw from all templates
-    and always include at least one of :data:`TEST_TEMPLATES`.
+    Train/val clips draw from the train grammar only (:data:`TRAIN_TEMPLATES`, the train verb phrases,
+    subjects, places and body-part words). A test clip's (``test=True``) first caption is **held out**
+    whole: a :data:`TEST_TEMPLATES` template, a held-out verb phrase of the action, a held-out subject (for
+    unstyled clips) and maybe a held-out place phrase; its other captions come from the train grammar.
     """
-    phrases = action_phrases(action)
     words = STYLES.get(style or "normal")
     if words is None:
         raise ValueError(f"no phrasing for style {style!r}; known: {sorted(STYLES)}")
+    phrases, held = action_phrases(action), action_phrases(action, held_out=True) or action_phrases(action)
     pool = list(TRAIN_TEMPLATES)
-    templates = [rng.choice(TEST_TEMPLATES)] if test else []
-    if test:
-        pool += [t for t in TEST_TEMPLATES if t not in templates]
     rng.shuffle(pool)
-    templates += pool[: n - len(templates)]
+    templates = ([rng.choice(TEST_TEMPLATES)] if test else []) + pool
     out: list[str] = []
-    for tmpl in templates:
-        # test-only phrasings always carry their style words, so "normal" clips cannot collapse them onto a
-        # train phrasing ("someone walks forward.")
-        test_only = tmpl in TEST_TEMPLATES
+    for i, tmpl in enumerate(templates):
+        if len(out) == n:
+            break
+        held_out = test and i == 0
         for _ in range(5):  # redraw the words if this phrasing is already taken
-            vp, ving = rng.choice(phrases)
-            fill = {k: rng.choice([w for w in words[k] if w or not test_only]) for k in ("subj", "adv",
-                                                                                           "manner")}
-            text = _clean(tmpl.format(vp=vp, ving=ving, **fill))
+            vp, ving = rng.choice(held if held_out else phrases)
+            if not held_out:
+                vp, ving = _body_words(vp, rng), _body_words(ving, rng)
+            # held-out phrasings always carry style words, so they never collapse onto a train phrasing
+            fill = {k: rng.choice([w for w in words[k] if w or not held_out]) for k in ("subj", "adv", "manner")}
+            if held_out and (style or "normal") == "normal":
+                fill["subj"] = rng.choice(HELD_OUT_SUBJECTS)
+            where = _place(action, rng, held_out)
+            text = _clean(tmpl.format(vp=vp, ving=ving, where=where, **fill))
             if text not in out:
                 out.append(text)
                 break
@@ -194,10 +168,17 @@ _VERBS = ("walk run jog sprint dash stroll step move bow bend wave say guide ges
           "respond react answer call beckon come punch throw strike kick deliver slash swing make "
           "dance perform do turn raise lift put keep stand sit jump hop climb hang pick hold take "
           "pose go stop start look reach lean crouch kneel squat stretch spin rotate carry push pull "
-          "fall lie get play swim skip shake clap").split()
+          "fall lie get play swim skip shake clap amble race retreat bid direct motion reply box jab cut fight "
+          "hold place set lay drop touch bring twist tap grab bounce curve snap lower circle windmill sneak "
+          "tiptoe creep stalk crouch rise shoot toss leap dribble handle fence practice spar hurry stoop "
+          "wash scrub shower rinse").split()
 _IRREGULAR = {"running": "run", "stepping": "step", "putting": "put", "jogging": "jog", "sitting": "sit",
               "swimming": "swim", "hopping": "hop", "skipping": "skip", "stopping": "stop", "getting": "get",
-              "does": "do", "goes": "go", "says": "say", "lying": "lie", "swung": "swing", "threw": "throw"}
+              "does": "do", "goes": "go", "says": "say", "lying": "lie", "swung": "swing", "threw": "throw",
+              "bidding": "bid", "boxes": "box", "jabbing": "jab", "cutting": "cut", "tapping": "tap",
+              "dropping": "drop", "snapping": "snap", "rising": "rise", "sparring": "spar", "hurries": "hurry",
+              "stooping": "stoop", "lays": "lay", "laying": "lay", "tiptoes": "tiptoe", "tiptoeing": "tiptoe",
+              "windmilling": "windmill", "practicing": "practice", "dribbling": "dribble", "fencing": "fence"}
 _POS_WORDS = {
     "DET": "a an the this that each every some another",
     "PRON": "someone somebody he she they it his her their its him them something",

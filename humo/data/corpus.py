@@ -17,9 +17,12 @@ Choices:
 * **Splits** are drawn per *take* (a Bandai Namco file, a CMU trial: the same trial on two rigs is one
   take), never per segment, seeded: takes sorted by (action, style) group and a random key, then dealt
   from a seeded 20-slot pattern of 16 train / 1 val / 3 test, so each group is spread over the splits.
-* **Captions.** Bandai Namco: 3 template phrasings from its action/style labels; test clips always get
-  one phrasing from :data:`humo.data.captions.TEST_TEMPLATES`, which train/val never see. CMU: KIT-ML
-  captions when present, else the CMU description line.
+  A collection with a published split (HDM05: train/test as published, validation carved from train by
+  actor) keeps it.
+* **Captions** (:func:`humo.data.captions.clip_captions`): Bandai Namco and HDM05 get 3 phrasings from
+  the caption grammar (:mod:`humo.data.phrasings`) for their labels; a test clip's first phrasing is held
+  out whole (template, verb phrase, subject), which train/val never see. CMU: KIT-ML captions when
+  present, else the CMU description line, plus 2 grammar phrasings of its action where the grammar knows it.
 * **Checks** in meta.json: :func:`humo.data.retarget.left_right_agreement` per clip (left/right labels vs
   the stance foot's direction) and ``features_to_joints(features)`` vs the stored joints. The latter is
   exact except where the root heading crosses 180 degrees from frame 0 during a fast turn: the reference's
@@ -45,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from humo.data.captions import TEST_TEMPLATES, caption_line, make_captions
+from humo.data.captions import TEST_TEMPLATES, caption_line, clip_captions
 from humo.data.sources import LICENCES, SOURCES, SourceClip
 
 SPLITS = ("train", "val", "test")
@@ -101,9 +104,14 @@ def process_clip(task: dict) -> dict:
     out = Path(task["out"])
     result = {"clip": task["id"], "segments": [], "sum": None, "sumsq": None, "rows": 0, "error": None}
     try:
-        bvh = read_bvh(task["path"])
+        if task.get("skeleton"):
+            from humo.data.asf import read_asf_amc
+
+            bvh = read_asf_amc(task["path"], task["skeleton"], fps=task["source_fps"])
+        else:
+            bvh = read_bvh(task["path"])
         preset = detect_preset(bvh) if task["preset"] == "auto" else task["preset"]
-        joints = retarget(bvh, preset, fps=task["fps"]).double()
+        joints = retarget(bvh, preset, fps=task["fps"], up=task.get("up", "auto")).double()
         result["left_right"] = left_right_agreement(joints)
         result["frames_source"] = int(joints.shape[0])
         joints = h3d.uniform_skeleton(joints)
@@ -132,11 +140,7 @@ def process_clip(task: dict) -> dict:
 
 
 def _captions(clip: SourceClip, split: str, seed: int) -> list[str]:
-    if clip.captions:
-        texts = clip.captions
-    else:
-        rng = random.Random(f"{seed}:{clip.id}")
-        texts = make_captions(clip.action, clip.style, rng, n=3, test=split == "test")
+    texts = clip_captions(clip.action, clip.style, clip.captions, split == "test", f"{seed}:{clip.take}")
     return [caption_line(t) for t in texts]
 
 
@@ -176,11 +180,13 @@ def build_corpus(kind: str, src: str | Path, out: str | Path, *, workers: int = 
     start = time.perf_counter()
     clips, skipped = SOURCES[kind](src)
     clips = sorted(clips, key=lambda c: c.id)[:limit]
-    splits = assign_splits(clips, seed)
+    published = {c.take: c.split for c in clips if c.split}
+    splits = published if len(published) == len({c.take for c in clips}) else assign_splits(clips, seed)
 
     with staged_corpus(out) as tmp:
         tasks = [{"path": str(c.path), "id": c.id, "preset": c.preset, "fps": 20.0, "min_len": min_len,
-                  "max_len": max_len, "out": str(tmp), "caption_lines": _captions(c, splits[c.take], seed)}
+                  "max_len": max_len, "out": str(tmp), "caption_lines": _captions(c, splits[c.take], seed),
+                  "skeleton": str(c.skeleton) if c.skeleton else None, "source_fps": c.fps, "up": c.up}
                  for c in clips]
         results = _run(tasks, workers, progress, kind)
         settings = {"seed": seed, "workers": workers, "min_len": min_len, "max_len": max_len, "limit": limit}
@@ -297,9 +303,10 @@ def _finish(tmp: Path, kind: str, src: Path, clips: list[SourceClip], splits: di
         "skipped": skipped,
         "build": {**settings,
                   "segments": "clips > max_len cut into ceil(T/max_len) equal consecutive segments",
-                  "splits": "by take, seeded, 16/1/3 pattern over takes sorted by (action, style)",
+                  "splits": ("published train/test, val carved from train by actor" if kind == "hdm05" else
+                             "by take, seeded, 16/1/3 pattern over takes sorted by (action, style)"),
                   "skeleton": "HumanML3D uniform skeleton (default bone lengths), canonical per segment",
-                  "test_only_templates": list(TEST_TEMPLATES) if kind == "bandai-namco" else []},
+                  "test_only_templates": list(TEST_TEMPLATES)},
         "checks": {"left_right_agreement_mean": round(float(np.mean([v for v, _ in lr])), 4) if lr else None,
                    "clips_left_right_below_half": sorted(i for v, i in lr if v < 0.5),
                    "features_to_joints_max_error_m": roundtrip,

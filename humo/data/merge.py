@@ -19,9 +19,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from humo.data.captions import caption_line, clip_captions, parse_caption_line
 from humo.data.corpus import SPLITS, check_paths, staged_corpus, write_index
 
 _FOLDERS = ("new_joints", "new_joint_vecs", "texts")
+LABEL_CAPTIONED = ("bandai-namco", "hdm05")  # label sources whose captions all come from the grammar
+
+
+def recaption(text_file: Path, label: dict, split: str, seed: int) -> str:
+    """New caption lines for one segment from its ``labels.json`` entry (see the module docstring)."""
+    source = str(label.get("source") or "")
+    given = [] if source.startswith(LABEL_CAPTIONED) else [
+        parse_caption_line(ln) for ln in text_file.read_text().splitlines() if ln.strip()]
+    texts = clip_captions(label.get("action"), label.get("style"), given, split == "test",
+                          f"{seed}:{label.get('take')}")
+    return "".join(caption_line(t) + "\n" for t in texts)
 
 
 def _read_ids(corpus: Path, split: str) -> list[str]:
@@ -31,8 +43,11 @@ def _read_ids(corpus: Path, split: str) -> list[str]:
     return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
 
 
-def merge_corpora(inputs: list[str | Path], out: str | Path, *, overwrite: bool = False) -> dict:
+def merge_corpora(inputs: list[str | Path], out: str | Path, *, overwrite: bool = False,
+                  recaption_texts: bool = False) -> dict:
     """Merge the corpus folders ``inputs`` into ``out``; returns the new ``meta.json`` dict.
+
+    ``recaption_texts``: rewrite the captions with the current grammar (:func:`recaption`).
 
     Raises:
         ValueError: fewer than two inputs, a segment id found in two inputs, or no train frames.
@@ -55,11 +70,12 @@ def merge_corpora(inputs: list[str | Path], out: str | Path, *, overwrite: bool 
                 owner[i] = src
                 ids[s].append(i)
     with staged_corpus(out) as tmp:
-        labels, sources = {}, []
+        labels, sources, seeds = {}, [], {}
         total, total_sq, rows = torch.zeros(263, dtype=torch.float64), torch.zeros(263, dtype=torch.float64), 0
         for src in inputs:
             meta_file = src / "meta.json"
             meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+            seeds[src] = int((meta.get("build") or {}).get("seed", 0))
             sources.append({"path": str(src), "source": meta.get("source"), "licence": meta.get("licence"),
                             "counts": meta.get("counts")})
             labels_file = src / "labels.json"
@@ -72,7 +88,10 @@ def merge_corpora(inputs: list[str | Path], out: str | Path, *, overwrite: bool 
                     f = owner[i] / sub / f"{i}{suffix}"
                     if not f.is_file():
                         raise FileNotFoundError(f"{f} not found: {owner[i]} lists {i!r} but lacks its file")
-                    shutil.copyfile(f, tmp / sub / f.name)
+                    if sub == "texts" and recaption_texts and i in labels:
+                        (tmp / sub / f.name).write_text(recaption(f, labels[i], s, seeds[owner[i]]))
+                    else:
+                        shutil.copyfile(f, tmp / sub / f.name)
                 feats = torch.from_numpy(np.load(tmp / "new_joint_vecs" / f"{i}.npy")).double()
                 frames[s] += int(feats.shape[0]) + 1  # joints frames = feature rows + 1
                 if i in train:
@@ -81,7 +100,7 @@ def merge_corpora(inputs: list[str | Path], out: str | Path, *, overwrite: bool 
                     rows += int(feats.shape[0])
         write_index(tmp, ids, labels, (total, total_sq, rows), "the merged corpus")
         n = sum(frames.values())
-        meta = {"source": "merged", "inputs": sources,
+        meta = {"source": "merged", "inputs": sources, "recaptioned": recaption_texts,
                 "licence": "; ".join(sorted({str(m["licence"]) for m in sources if m["licence"]})),
                 "fps": 20.0,
                 "counts": {"segments": len(owner), "frames": n, "hours": round(n / 20.0 / 3600.0, 3),

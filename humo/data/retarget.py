@@ -11,8 +11,9 @@ are interpolated:
   the shoulder, raised towards the neck).
 
 Presets (:data:`PRESETS`) cover Bandai Namco's 22-joint rig, the 31-joint cgspeed CMU BVH, Reallusion's
-CC_Base rig and humo's own SMPL-22 BVH (:func:`humo.data.bvh.write_bvh`). Each preset carries its unit
-scale (to metres); the up axis is detected from the head-above-ankles direction unless given.
+CC_Base rig, ASF/AMC skeletons (CMU, HDM05; read by :mod:`humo.data.asf`) and humo's own SMPL-22 BVH
+(:func:`humo.data.bvh.write_bvh`). Each preset carries its unit scale (to metres); the up axis is
+detected from the head-above-ankles direction unless given.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ PRESETS: dict[str, JointMap] = {
                "shoulder": "CC_Base_{s}_Upperarm", "elbow": "CC_Base_{s}_Forearm",
                "wrist": "CC_Base_{s}_Hand"}, ("L", "R")),
     }, scale=0.01),
+    # ASF/AMC bone names (CMU, HDM05) as humo.data.asf.amc_to_bvh gives them: one joint per bone at the bone's
+    # start, already in metres
+    "asf": JointMap("asf", {
+        "pelvis": "root", "neck": "upperneck", "head": "head",
+        **_lr({"hip": "{s}femur", "knee": "{s}tibia", "ankle": "{s}foot", "foot": "{s}toes",
+               "shoulder": "{s}humerus", "elbow": "{s}radius", "wrist": "{s}wrist"}, ("l", "r")),
+    }, scale=1.0),
     "smpl22": JointMap("smpl22", {n: n for n in SMPL22.joint_names}, scale=1.0),
 }
 

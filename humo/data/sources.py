@@ -1,4 +1,5 @@
-"""Labelled BVH collections to build corpora from: Bandai Namco (JSON labels) and CMU (KIT-ML captions).
+"""Labelled mocap collections to build corpora from: Bandai Namco (BVH, JSON labels), CMU (BVH, KIT-ML
+captions) and HDM05 (ASF/AMC, classes from the file names, published train/test split).
 
 Each lister walks a read-only source folder and returns :class:`SourceClip` records plus the files it
 skipped (with the reason). Nothing here reads motion data; :mod:`humo.data.corpus` does.
@@ -18,6 +19,9 @@ LICENCES = {
     "cmu": ("CMU Graphics Lab Motion Capture Database: free for research. Acknowledge: 'The data used in "
             "this project was obtained from mocap.cs.cmu.edu. The database was created with funding from NSF "
             "EIA-0196217.'"),
+    "hdm05": ("HDM05 (Universitaet Bonn), CC BY-SA 3.0, research. Cite: M. Mueller, T. Roeder, M. Clausen, "
+              "B. Eberhardt, B. Krueger, A. Weber, 'Documentation Mocap Database HDM05', Technical Report "
+              "CG-2007-2, Universitaet Bonn, 2007."),
 }
 
 
@@ -33,6 +37,10 @@ class SourceClip:
         take: recording identity; all files of one take land in the same split.
         preset: joint-map preset for :func:`humo.data.retarget.retarget` (``"auto"``: detect from the joints).
         captions: given captions (CMU); empty when they are generated from the labels (Bandai Namco).
+        skeleton: the ASF skeleton of an AMC ``path`` (None for BVH files).
+        split: the published split (HDM05), else None (the builder assigns splits).
+        fps: the source frame rate where the file does not store it (AMC), else None.
+        up: the file's up axis for :func:`humo.data.retarget.retarget` (``"auto"``: detect it).
     """
 
     path: Path
@@ -43,6 +51,10 @@ class SourceClip:
     take: str
     preset: str
     captions: list[str] = field(default_factory=list)
+    skeleton: Path | None = None
+    split: str | None = None
+    fps: float | None = None
+    up: str = "auto"
 
     @property
     def group(self) -> str:
@@ -179,4 +191,62 @@ def list_cmu(src: str | Path, kitml: str | Path | None = None) -> tuple[list[Sou
     return clips, skipped
 
 
-SOURCES = {"bandai-namco": list_bandai_namco, "cmu": list_cmu}
+# HDM05 class (file name) -> action label of the caption grammar (:mod:`humo.data.phrasings`)
+HDM05_ACTIONS = {"depositFloorR": "put-down-right", "elbowToKnee1RepsLelbowStart": "elbow-to-knee",
+                 "grabHighR": "reach-high-right", "hopBothLegs1hops": "hop",
+                 "jogLeftCircle4StepsRstart": "jog-circle-left", "kickLFront1Reps": "front-kick-left",
+                 "lieDownFloor": "lie-down", "rotateArmsBothBackward1Reps": "arm-circles-backward",
+                 "sneak2StepsLStart": "sneak", "squat1Reps": "squat", "throwBasketball": "throw-basketball"}
+
+
+def hdm05_val_actors(rows: list[dict]) -> dict[str, str]:
+    """``{class: actor}`` whose train trials of that class become validation: per class the train actor with
+    the fewest trials (ties: rotating over the classes), so validation is cross-actor for every class while
+    every actor still trains on most classes."""
+    out = {}
+    for k, cls in enumerate(sorted({r["class"] for r in rows})):
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r["class"] == cls and r["split"] == "train":
+                counts[r["actor"]] = counts.get(r["actor"], 0) + 1
+        if len(counts) > 1:
+            actors = sorted(counts)
+            out[cls] = min(actors, key=lambda a: (counts[a], (actors.index(a) - k) % len(actors)))
+    return out
+
+
+def list_hdm05(src: str | Path) -> tuple[list[SourceClip], list[dict]]:
+    """HDM05 trials from ``labels.csv`` (file, class, actor, split): ``amc/<split>/*.amc.gz`` with skeleton
+    ``asf/HDM_<actor>.asf``, 120 fps, Y up. The published train/test split is kept; validation is carved
+    from train by actor (:func:`hdm05_val_actors`). One trial = one take."""
+    src = Path(src)
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such folder")
+    labels = src / "labels.csv"
+    if not labels.is_file():
+        raise FileNotFoundError(f"{labels} not found (HDM05 trial list: file,class,actor,split)")
+    with labels.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "class", "actor", "split"} <= set(rows[0]):
+        raise ValueError(f"{labels}: expected the columns file, class, actor, split")
+    val = hdm05_val_actors(rows)
+    clips, skipped = [], []
+    for r in rows:
+        path, asf = src / r["file"], src / "asf" / f"HDM_{r['actor']}.asf"
+        reason = ("unknown class " + repr(r["class"]) if r["class"] not in HDM05_ACTIONS
+                  else f"split {r['split']!r} is not train or test" if r["split"] not in ("train", "test")
+                  else f"{path.name} is missing" if not path.is_file()
+                  else f"skeleton {asf.name} is missing" if not asf.is_file() else None)
+        if reason:
+            skipped.append({"path": str(path), "reason": reason})
+            continue
+        stem = path.name.split(".")[0].removesuffix("_120")
+        split = "val" if r["split"] == "train" and val.get(r["class"]) == r["actor"] else r["split"]
+        clips.append(SourceClip(path, stem, HDM05_ACTIONS[r["class"]], None, "hdm05", stem, "asf",
+                                skeleton=asf, split=split, fps=120.0, up="y"))
+    if not clips:
+        raise ValueError(f"{src}: no HDM05 trials found (labels.csv rows with amc/ and asf/ files)")
+    return clips, skipped
+
+
+SOURCES = {"bandai-namco": list_bandai_namco, "cmu": list_cmu, "hdm05": list_hdm05}
