@@ -385,14 +385,23 @@ def features_to_joints(features: torch.Tensor, joints_num: int = 22) -> torch.Te
     features = _check_features(features)
     w, qy, x, y, z = _root_from_features(features)
     c, s = _yaw_cs(w, -qy)
-    out = features.new_empty(features.shape[:-1] + (joints_num, 3))
-    out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = x, y, z
-    ric = features[..., 4:4 + (joints_num - 1) * 3].unflatten(-1, (joints_num - 1, 3))
-    rx, rz = ric[..., 0], ric[..., 2]
-    c, s = c[..., None], s[..., None]
-    out[..., 1:, 0] = c * rx + s * rz + x[..., None]
-    out[..., 1:, 1] = ric[..., 1]
-    out[..., 1:, 2] = c * rz - s * rx + z[..., None]
+    ric = features[..., 4:4 + (joints_num - 1) * 3].unflatten(-1, (joints_num - 1, 3))  # a view
+    root = torch.stack([x, y, z], dim=-1)  # (..., T, 3)
+    base = root[..., None, :] * _const((1.0, 0.0, 1.0), root)  # root XZ
+    coef = torch.stack([c, torch.ones_like(c), c], dim=-1)[..., None, :]
+    # joints = yaw(ric) + root XZ = [c x + s z, y, c z - s x] + root XZ; written straight into the
+    # output unless autograd needs the result (out= is not differentiable)
+    differentiable = features.requires_grad and torch.is_grad_enabled()
+    if differentiable:
+        body = torch.addcmul(base, ric, coef)
+    else:
+        out = features.new_empty(features.shape[:-1] + (joints_num, 3))
+        out[..., 0, :] = root
+        body = torch.addcmul(base, ric, coef, out=out[..., 1:, :])
+    body[..., 0].addcmul_(ric[..., 2], s[..., None])
+    body[..., 2].addcmul_(ric[..., 0], s[..., None], value=-1.0)
+    if differentiable:
+        out = torch.cat([root[..., None, :], body], dim=-2)
     if out.numel() and not bool(torch.isfinite(out.sum())):
         check_tensor(features[..., :4 + (joints_num - 1) * 3], "features")  # names NaN / inf in the input
     return out
