@@ -252,9 +252,11 @@ def main() -> None:
     ]
     print(f"threads={torch.get_num_threads()} clips={args.clips} frames={args.frames} float32 "
           f"(humo batch {args.clips} except the per-clip row)")
-    print("| work | reference | humo clips/s | reference clips/s | ratio | max abs diff |\n|---|---|---:|---:|---:|---:|")
+    print("| work | reference | humo clips/s | reference clips/s | ratio | max abs diff |")
+    print("|---|---|---:|---:|---:|---:|")
     for work, ref, ours, theirs, diff in rows:
         print(f"| {work} | {ref} | {ours:.0f} | {theirs:.1f} | {ours / theirs:.1f}x | {diff:.1e} |")
+
 
 
 if __name__ == "__main__":
