@@ -47,14 +47,19 @@ def train_coamd_command(
                    f"saved to {r.final_dir}")
 
 
-def _pipeline(model: Path, device: str, threads: int | None):
+def _pipeline(model: Path, device: str, threads: int | None, batch: int = 1):
+    import os
+
     import torch
 
+    from humo.pipelines.common import cpu_threads
     from humo.pipelines.coamd import CoAMDPipeline
     from humo.training.common import pick_device
 
     if threads is not None:
         torch.set_num_threads(threads)
+    elif "OMP_NUM_THREADS" not in os.environ:  # the user's own setting wins
+        torch.set_num_threads(cpu_threads(batch))
     return CoAMDPipeline.from_pretrained(model).to(pick_device(device))  # model None -> bundled
 
 
@@ -116,7 +121,8 @@ def generate_command(
     solver: str = typer.Option("euler", help="ODE solver: euler or heun."),
     batch_size: int = typer.Option(32, help="Prompts per forward pass."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda, ..."),
-    threads: int | None = typer.Option(None, help="CPU threads for torch."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (default: 1 for up to 4 prompts "
+                                       "per pass, else the idle cores)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ):
     """Generate motion from text with a trained CoAMD pipeline.
@@ -139,7 +145,7 @@ def generate_command(
     visual = out.suffix.lower() in (".mp4", ".gif", ".png")
     if visual:
         _outputs(out.with_suffix(".npy"), len(texts), force)  # refuse before any work if joints would clash
-    pipe = _pipeline(model, device, threads)
+    pipe = _pipeline(model, device, threads, min(len(texts), batch_size))
     motions = pipe.generate(texts, seconds=lengths, seed=seed, steps=steps, flow_steps=flow_steps,
                             solver=solver, guidance=_guidance(pipe, cfg, cfg_schedule, recognizer_scale),
                             batch_size=batch_size)

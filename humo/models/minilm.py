@@ -40,16 +40,39 @@ class MiniLMConfig:
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
+# Layers with uninitialised parameters: the checkpoint replaces them all (torch.nn's random init of the
+# 47 MB word table, or building on the meta device, which imports torch._dynamo, would cost seconds).
+class _Weights(nn.Module):
+    def __init__(self, *shape: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(shape), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(shape[0]), requires_grad=False) if bias else None
+
+
+class _Linear(_Weights):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class _LayerNorm(_Weights):
+    def __init__(self, width: int, eps: float):
+        super().__init__(width)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
 class _Embeddings(nn.Module):
     def __init__(self, c: MiniLMConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
-        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.word_embeddings = _Weights(c.vocab_size, c.hidden_size, bias=False)
+        self.position_embeddings = _Weights(c.max_position_embeddings, c.hidden_size, bias=False)
+        self.token_type_embeddings = _Weights(c.type_vocab_size, c.hidden_size, bias=False)
+        self.LayerNorm = _LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        x = self.word_embeddings(ids) + self.position_embeddings.weight[: ids.shape[1]]
+        x = F.embedding(ids, self.word_embeddings.weight) + self.position_embeddings.weight[: ids.shape[1]]
         return self.LayerNorm(x + self.token_type_embeddings.weight[0])
 
 
@@ -57,9 +80,9 @@ class _SelfAttention(nn.Module):
     def __init__(self, c: MiniLMConfig):
         super().__init__()
         self.heads = c.num_attention_heads
-        self.query = nn.Linear(c.hidden_size, c.hidden_size)
-        self.key = nn.Linear(c.hidden_size, c.hidden_size)
-        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.query = _Linear(c.hidden_size, c.hidden_size)
+        self.key = _Linear(c.hidden_size, c.hidden_size)
+        self.value = _Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         b, length, width = x.shape
@@ -75,8 +98,8 @@ class _SelfAttention(nn.Module):
 class _Output(nn.Module):  # dense -> residual -> LayerNorm (BertSelfOutput / BertOutput)
     def __init__(self, c: MiniLMConfig, width_in: int):
         super().__init__()
-        self.dense = nn.Linear(width_in, c.hidden_size)
-        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dense = _Linear(c.hidden_size, width_in)
+        self.LayerNorm = _LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dense(x) + residual)
@@ -92,7 +115,7 @@ class _Attention(nn.Module):
 class _Intermediate(nn.Module):
     def __init__(self, c: MiniLMConfig):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.dense = _Linear(c.intermediate_size, c.hidden_size)
 
 
 class _Layer(nn.Module):
@@ -147,9 +170,7 @@ class MiniLM(nn.Module):
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        config = MiniLMConfig.from_json(folder / "config.json")
-        with torch.device("meta"):
-            model = cls(config)
+        model = cls(MiniLMConfig.from_json(folder / "config.json"))
         state = load_file(str(folder / "model.safetensors"))
         state = {k.removeprefix("bert."): v for k, v in state.items()
                  if not k.removeprefix("bert.").startswith("pooler.") and not k.endswith("position_ids")}
