@@ -43,7 +43,11 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.ada[-1].bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale, gate = self.ada(c).chunk(3, dim=-1)
+        return self.modulated(x, *self.ada(c).chunk(3, dim=-1))
+
+    def modulated(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, gate: torch.Tensor
+                  ) -> torch.Tensor:
+        """The block given its modulations (``ada(c)`` split into shift, scale, gate)."""
         return x + gate * self.mlp(modulate(self.norm(x), shift, scale))
 
 
@@ -82,8 +86,37 @@ class FlowHead(nn.Module):
         # flatten the leading dims: (..., D) -> (N, D)
         z, tt, hh = z_t.reshape(-1, z_t.shape[-1]), t.reshape(-1), h.reshape(-1, h.shape[-1])
         c = self.time_embed(timestep_embedding(tt, self.time_freq_dim).to(z.dtype)) + self.cond_embed(hh)
+        return self._run(z, self._modulations(c)).reshape(z_t.shape)
+
+    def _modulations(self, c: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """``(shift, scale, gate)`` of every block, then the final ``(shift, scale)``, for conditions ``c``."""
+        return [block.ada(c).chunk(3, dim=-1) for block in self.blocks] + [self.final_ada(c).chunk(2, dim=-1)]
+
+    def _run(self, z: torch.Tensor, mods: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
         x = self.input_proj(z)
-        for block in self.blocks:
-            x = block(x, c)
-        shift, scale = self.final_ada(c).chunk(2, dim=-1)
-        return self.out(modulate(self.final_norm(x), shift, scale)).reshape(z_t.shape)
+        for block, m in zip(self.blocks, mods[:-1], strict=True):
+            x = block.modulated(x, *m)
+        shift, scale = mods[-1]
+        return self.out(modulate(self.final_norm(x), shift, scale))
+
+    def condition(self, times: torch.Tensor, h: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Everything that depends only on the time and the context, for a whole ODE solve at once.
+
+        An ODE solve calls the head at the same ``S`` times for all ``N`` tokens revealed together;
+        the time/context embeddings and every adaLN modulation are computed here in one batched pass
+        (``S * N`` rows) instead of once per solver step.
+
+        Args:
+            times: ``(S,)`` the solver's call times.
+            h: ``(N, C)`` contexts.
+
+        Returns:
+            modulations for :meth:`velocity_at`, each ``(S, N, width)``.
+        """
+        c = self.time_embed(timestep_embedding(times, self.time_freq_dim).to(h.dtype))[:, None, :]
+        return self._modulations(c + self.cond_embed(h)[None])  # (S, N, width)
+
+    def velocity_at(self, z_t: torch.Tensor, condition: list[tuple[torch.Tensor, ...]], i: int) -> torch.Tensor:
+        """Velocity ``(N, D)`` of ``z_t (N, D)`` at the ``i``-th time of a :meth:`condition` (same as
+        ``forward(z_t, times[i].expand(N), h)``)."""
+        return self._run(z_t, [tuple(m[i] for m in mods) for mods in condition])

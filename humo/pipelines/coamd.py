@@ -161,9 +161,9 @@ class CoAMDPipeline(CoAMDEditMixin):
                 hs = self.coamd.context(tokens, cond, masked_now, token_valid)[reveal]
             z = noise[reveal] * temperature  # (N, D) tokens revealed this step
             scheduler.set_timesteps(flow_steps)
-            for t in scheduler.timesteps:
-                tt = torch.full((hs.shape[0],), float(t), device=dev)
-                v = self.coamd.velocity(z.repeat(passes, 1), tt, hs)
+            flow = self.coamd.flow_condition(scheduler.timesteps.to(dev), hs)  # every ODE time at once
+            for i, t in enumerate(scheduler.timesteps):
+                v = self.coamd.velocity_at(z.repeat(passes, 1), flow, i)
                 if passes == 2:
                     v = pred_g(*v.chunk(2), k, steps, progress)
                 z = scheduler.step(v, t, z).prev_sample
