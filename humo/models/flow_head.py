@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -99,24 +100,45 @@ class FlowHead(nn.Module):
         shift, scale = mods[-1]
         return self.out(modulate(self.final_norm(x), shift, scale))
 
-    def condition(self, times: torch.Tensor, h: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    def condition(self, times: torch.Tensor, h: torch.Tensor) -> list[list[tuple[torch.Tensor, ...]]]:
         """Everything that depends only on the time and the context, for a whole ODE solve at once.
 
         An ODE solve calls the head at the same ``S`` times for all ``N`` tokens revealed together;
         the time/context embeddings and every adaLN modulation are computed here in one batched pass
-        (``S * N`` rows) instead of once per solver step.
+        (``S * N`` rows) instead of once per solver step, with the LayerNorms' affine parameters folded
+        into the modulation (``LN(x) * (1 + scale) + shift = norm(x) * a + b``).
 
         Args:
             times: ``(S,)`` the solver's call times.
             h: ``(N, C)`` contexts.
 
         Returns:
-            modulations for :meth:`velocity_at`, each ``(S, N, width)``.
+            for each of the ``S`` times, the per-block ``(a, b, gate)`` and the final ``(a, b)``, each
+            ``(N, width)``, for :meth:`velocity_at`.
         """
         c = self.time_embed(timestep_embedding(times, self.time_freq_dim).to(h.dtype))[:, None, :]
-        return self._modulations(c + self.cond_embed(h)[None])  # (S, N, width)
+        c = c + self.cond_embed(h)[None]  # (S, N, width)
+        per_block = []
+        for block in self.blocks:
+            shift, scale, gate = block.ada(c).chunk(3, dim=-1)
+            a = 1 + scale
+            per_block.append((a * block.norm.weight, torch.addcmul(shift, a, block.norm.bias), gate))
+        shift, scale = self.final_ada(c).chunk(2, dim=-1)
+        per_block.append((1 + scale, shift))  # the final norm has no affine parameters
+        return [[tuple(m[i] for m in mods) for mods in per_block] for i in range(times.shape[0])]
 
-    def velocity_at(self, z_t: torch.Tensor, condition: list[tuple[torch.Tensor, ...]], i: int) -> torch.Tensor:
-        """Velocity ``(N, D)`` of ``z_t (N, D)`` at the ``i``-th time of a :meth:`condition` (same as
-        ``forward(z_t, times[i].expand(N), h)``)."""
-        return self._run(z_t, [tuple(m[i] for m in mods) for mods in condition])
+    def velocity_at(self, z_t: torch.Tensor, condition: list[list[tuple[torch.Tensor, ...]]], i: int
+                    ) -> torch.Tensor:
+        """Velocity ``(N, D)`` of ``z_t (N, D)`` at the ``i``-th time of a :meth:`condition` (equal to
+        ``forward(z_t, times[i].expand(N), h)`` up to float rounding), in plain functional calls."""
+        mods = condition[i]
+        x = F.linear(z_t, self.input_proj.weight, self.input_proj.bias)
+        width = (x.shape[-1],)
+        for block, (a, b, gate) in zip(self.blocks, mods[:-1], strict=True):
+            y = torch.addcmul(b, F.layer_norm(x, width, eps=block.norm.eps), a)
+            first, last = block.mlp[0], block.mlp[2]
+            y = F.linear(F.silu(F.linear(y, first.weight, first.bias)), last.weight, last.bias)
+            x = torch.addcmul(x, gate, y)
+        a, b = mods[-1]
+        y = torch.addcmul(b, F.layer_norm(x, width, eps=self.final_norm.eps), a)
+        return F.linear(y, self.out.weight, self.out.bias)
