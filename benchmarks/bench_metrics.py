@@ -172,11 +172,16 @@ def main() -> None:
     gens_t = [torch.from_numpy(g).to(device) for g in gens]
 
     def protocol_humo():
-        reference = M.FidReference(rt)  # the real set's statistics, once
+        once = hasattr(M, "FidReference")  # (run on an older humo, the real set is passed every time)
+        reference = M.FidReference(rt) if once else None  # the real set's statistics, once
         out = []
         for r, g in enumerate(gens_t):
-            acc = M.MotionMetrics("t2m", diversity_times=300, fid_reference=reference)
-            acc.update(tt, g)
+            if once:
+                acc = M.MotionMetrics("t2m", diversity_times=300, fid_reference=reference)
+                acc.update(tt, g)
+            else:
+                acc = M.MotionMetrics("t2m", diversity_times=300)
+                acc.update(tt, g, real_emb=rt)
             acc.update_multimodality(mmt)
             out.append(acc.compute(gen(100 + r))["t2m/FID"])
         return out
