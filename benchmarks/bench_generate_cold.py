@@ -74,7 +74,7 @@ def main() -> None:
         "floor: import torch": [sys.executable, "-c", "import torch"],
     }
     results = {}
-    for name, cmd in cases.items():
+    for cmd in cases.values():
         run(cmd, env)  # warm the page cache
     for _ in range(args.runs):  # interleaved, so that load changes hit every case alike
         for name, cmd in cases.items():

@@ -52,8 +52,8 @@ def _pipeline(model: Path, device: str, threads: int | None, batch: int = 1):
 
     import torch
 
-    from humo.pipelines.common import cpu_threads
     from humo.pipelines.coamd import CoAMDPipeline
+    from humo.pipelines.common import cpu_threads
     from humo.training.common import pick_device
 
     if threads is not None:

@@ -113,19 +113,25 @@ class FlowHead(nn.Module):
             h: ``(N, C)`` contexts.
 
         Returns:
-            for each of the ``S`` times, the per-block ``(a, b, gate)`` and the final ``(a, b)``, each
-            ``(N, width)``, for :meth:`velocity_at`.
+            for each of the ``S`` times, the per-block ``(a, b, gate)`` (each ``(N, width)``, followed by the
+            block's MLP weights and norm epsilon) and the final ``(a, b)``, for :meth:`velocity_at`.
         """
+        times, index = torch.unique(times, return_inverse=True)  # Heun repeats its interior times
         c = self.time_embed(timestep_embedding(times, self.time_freq_dim).to(h.dtype))[:, None, :]
-        c = c + self.cond_embed(h)[None]  # (S, N, width)
-        per_block = []
+        c = c + self.cond_embed(h)[None]  # (S', N, width), S' distinct times
+        per_block, weights = [], []
         for block in self.blocks:
             shift, scale, gate = block.ada(c).chunk(3, dim=-1)
             a = 1 + scale
             per_block.append((a * block.norm.weight, torch.addcmul(shift, a, block.norm.bias), gate))
+            first, last = block.mlp[0], block.mlp[2]
+            weights.append((first.weight, first.bias, last.weight, last.bias, block.norm.eps))
         shift, scale = self.final_ada(c).chunk(2, dim=-1)
         per_block.append((1 + scale, shift))  # the final norm has no affine parameters
-        return [[tuple(m[i] for m in mods) for mods in per_block] for i in range(times.shape[0])]
+        weights.append(())
+        distinct = [[tuple(m[i] for m in mods) + w for mods, w in zip(per_block, weights, strict=True)]
+                    for i in range(times.shape[0])]
+        return [distinct[i] for i in index.tolist()]
 
     def velocity_at(self, z_t: torch.Tensor, condition: list[list[tuple[torch.Tensor, ...]]], i: int
                     ) -> torch.Tensor:
@@ -134,11 +140,9 @@ class FlowHead(nn.Module):
         mods = condition[i]
         x = F.linear(z_t, self.input_proj.weight, self.input_proj.bias)
         width = (x.shape[-1],)
-        for block, (a, b, gate) in zip(self.blocks, mods[:-1], strict=True):
-            y = torch.addcmul(b, F.layer_norm(x, width, eps=block.norm.eps), a)
-            first, last = block.mlp[0], block.mlp[2]
-            y = F.linear(F.silu(F.linear(y, first.weight, first.bias)), last.weight, last.bias)
-            x = torch.addcmul(x, gate, y)
+        for a, b, gate, w1, b1, w2, b2, eps in mods[:-1]:  # one tuple per block
+            y = torch.addcmul(b, F.layer_norm(x, width, eps=eps), a)
+            x = torch.addcmul(x, gate, F.linear(F.silu(F.linear(y, w1, b1)), w2, b2))
         a, b = mods[-1]
         y = torch.addcmul(b, F.layer_norm(x, width, eps=self.final_norm.eps), a)
         return F.linear(y, self.out.weight, self.out.bias)
