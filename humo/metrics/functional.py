@@ -10,8 +10,8 @@ EricGuo5513/text-to-motion, copied into MDM, MLD, T2M-GPT, MoMask, MARDM) up to 
 these documented differences:
 
 * ``d^2`` is clamped at 0 before the square root (the reference can return NaN for two identical
-  float32 vectors), and MM-Dist takes each pair's distance directly in float64 (the same value without
-  the expansion's cancellation, so identical pairs give exactly 0);
+  float32 vectors), and MM-Dist takes each pair's distance directly (the same value without the
+  expansion's cancellation, so identical pairs give exactly 0), summed in float64;
 * ``frechet_distance(method="eigh")`` (the default) gets ``Tr sqrtm(S1 S2)`` from the eigenvalues of the
   symmetric PSD matrix ``sqrt(S1) S2 sqrt(S1)`` (same value, similar matrices); ``method="scipy"``
   runs the reference's ``scipy.linalg.sqrtm`` path verbatim; a fixed real set's statistics can be
@@ -92,8 +92,8 @@ def _batches(n: int, batch_size: int, generator, shuffle: bool, device) -> torch
 def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(n_batches, B, B)`` distances (row = text, column = motion) in the embeddings' precision (float32
-    or float64; half precision is promoted to float32), and the ``(n_batches, B)`` paired distances in
-    float64, computed directly (exact for identical pairs, where the expansion cancels)."""
+    or float64; half precision is promoted to float32), and the ``(n_batches, B)`` paired distances,
+    computed directly (exact for identical pairs, where the expansion cancels)."""
     t, m = _paired(text_emb, motion_emb, double=False)
     if t.dtype not in (torch.float32, torch.float64):
         t, m = t.float(), m.float()
@@ -103,7 +103,7 @@ def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle
     if shuffle or idx.numel() != t.shape[0]:
         t, m = t.index_select(0, idx.flatten()), m.index_select(0, idx.flatten())
     t, m = t.view(shape), m.view(shape)
-    return _distances(t, m), torch.linalg.vector_norm(t - m, dim=-1, dtype=torch.float64)
+    return _distances(t, m), torch.linalg.vector_norm(t - m, dim=-1)
 
 
 @dataclass
@@ -136,11 +136,14 @@ def retrieval_metrics(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32
         raise ValueError(f"top_k must be in [1, batch_size={batch_size}], got {top_k}")
     dist, paired = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
     used = dist.shape[0] * batch_size
-    ranked = dist.argsort(dim=-1, stable=True)[..., :top_k]  # (n_batches, B, top_k) motion indices
-    truth = torch.arange(batch_size, device=dist.device).view(1, -1, 1)
-    hits = (ranked == truth).cumsum(-1) > 0  # cumulative: found within the first k ranks
+    # rank of the true motion in a stable argsort of each row: the motions strictly closer, plus the
+    # equally close ones listed before it (no sort needed)
+    own = dist.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # (n_batches, B, 1)
+    before = torch.ones(batch_size, batch_size, dtype=torch.bool, device=dist.device).tril(-1)
+    rank = ((dist < own) | ((dist == own) & before)).sum(-1)  # (n_batches, B)
+    hits = rank.unsqueeze(-1) < torch.arange(1, top_k + 1, device=dist.device)  # found within the first k
     return RetrievalMetrics(hits.sum(dim=(0, 1)).to(torch.float64) / used,
-                            paired.sum() / used)
+                            paired.double().sum() / used)
 
 
 def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
