@@ -49,7 +49,7 @@ np.save(out, motion.joints.numpy())
 def run(cmd: list[str], env: dict) -> tuple[float, float, float]:
     """(wall s, user+sys CPU s, peak RSS MB) of one child process."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     if status != 0:
