@@ -3,6 +3,7 @@
 
 from humo.metrics.accumulator import METRIC_NAMES, MotionMetrics
 from humo.metrics.functional import (
+    FidReference,
     RetrievalMetrics,
     activation_statistics,
     clip_score,
@@ -30,6 +31,7 @@ __all__ = [
     "METRIC_NAMES",
     "GenerateFn",
     "MotionEvaluator",
+    "FidReference",
     "MotionMetrics",
     "RetrievalMetrics",
     "activation_statistics",

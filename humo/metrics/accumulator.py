@@ -49,6 +49,9 @@ class MotionMetrics:
         diversity_times: pairs for Diversity (300); ``None`` = :func:`humo.metrics.diversity_times`.
         mm_times: pairs per prompt for MultiModality (10).
         fid_method: ``"eigh"`` or ``"scipy"`` (see :func:`humo.metrics.frechet_distance`).
+        fid_reference: a :class:`~humo.metrics.FidReference` (real-set statistics computed once) used
+            for FID when no ``real_emb`` were stored; stored real embeddings are fitted once per
+            ``compute`` state and reused by later calls.
 
     Example::
 
@@ -65,17 +68,20 @@ class MotionMetrics:
     diversity_times: int | None = 300
     mm_times: int = 10
     fid_method: str = "eigh"
+    fid_reference: M.FidReference | None = None
     _text: list = field(default_factory=list, init=False, repr=False)
     _motion: list = field(default_factory=list, init=False, repr=False)
     _real: list = field(default_factory=list, init=False, repr=False)
     _clip_text: list = field(default_factory=list, init=False, repr=False)
     _clip_motion: list = field(default_factory=list, init=False, repr=False)
     _mm: list = field(default_factory=list, init=False, repr=False)
+    _real_fit: tuple | None = field(default=None, init=False, repr=False)  # (chunks seen, FidReference)
 
     def reset(self) -> None:
         """Drop everything accumulated."""
         for chunks in (self._text, self._motion, self._real, self._clip_text, self._clip_motion, self._mm):
             chunks.clear()
+        self._real_fit = None
 
     def update(self, text_emb=None, motion_emb=None, real_emb=None, clip_text_emb=None,
                clip_motion_emb=None) -> None:
@@ -118,9 +124,16 @@ class MotionMetrics:
             raise ValueError(f"emb must be (R, D) or (P, R, D), got shape {tuple(x.shape)}")
         self._mm.append(x if x.ndim == 3 else x.unsqueeze(0))
 
+    def _fid_reference(self) -> M.FidReference | None:
+        if not self._real:
+            return self.fid_reference
+        if self._real_fit is None or self._real_fit[0] != len(self._real):
+            self._real_fit = (len(self._real), M.FidReference(_gather(self._real)))
+        return self._real_fit[1]
+
     def compute(self, generator: torch.Generator | None = None) -> dict[str, float]:
-        """The metrics of everything stored so far (no state changes; random draws use ``generator``
-        in this order: R-precision shuffle, Diversity, MultiModality)."""
+        """The metrics of everything stored so far (no state changes besides caching the real set's fit;
+        random draws use ``generator`` in this order: R-precision shuffle, Diversity, MultiModality)."""
         p = self.prefix
         out: dict[str, float] = {}
         motion, text = _gather(self._motion), _gather(self._text)
@@ -135,9 +148,9 @@ class MotionMetrics:
             ret = M.retrieval_metrics(text_s, motion_s, self.top_k, self.batch_size, shuffle=False)
             out.update({f"{p}/R@{k + 1}": float(v) for k, v in enumerate(ret.r_precision)})
             out[f"{p}/MM-Dist"] = float(ret.matching_score)
-        real = _gather(self._real)
-        if real is not None and motion is not None:
-            out[f"{p}/FID"] = float(M.fid(real, motion, method=self.fid_method))
+        reference = self._fid_reference()
+        if reference is not None and motion is not None:
+            out[f"{p}/FID"] = float(M.fid(reference, motion, method=self.fid_method))
         if motion is not None:
             times = self.diversity_times or M.diversity_times(motion.shape[0])
             out[f"{p}/Diversity"] = float(M.diversity(motion, times, generator))

@@ -1,17 +1,21 @@
 """The text-to-motion evaluation formulas (T2M, CVPR 2022) as pure torch functions over embeddings.
 
-Every function takes embeddings ``(N, D)`` (torch tensors or numpy arrays, CPU or GPU), computes in
-float64 and returns 0-d / 1-d float64 tensors on the input's device. Random draws take an explicit
+Every function takes embeddings ``(N, D)`` (torch tensors or numpy arrays, CPU or GPU) and returns 0-d /
+1-d float64 tensors on the input's device. Precision follows the reference: the R-precision / MM-Dist
+distance matrices in the embeddings' own dtype (float32 evaluator outputs give float32 distances, as the
+reference's numpy code on float32 arrays), every other statistic in float64. Random draws take an explicit
 ``torch.Generator`` (``None`` = torch's global generator); the draws are made on the generator's device
 and moved to the data. Results match the reference implementation (``utils/metrics.py`` of
 EricGuo5513/text-to-motion, copied into MDM, MLD, T2M-GPT, MoMask, MARDM) up to float rounding, with
 these documented differences:
 
-* distances are computed in float64 and ``d^2`` is clamped at 0 before the square root (the reference
-  can return NaN for two identical float32 vectors);
+* ``d^2`` is clamped at 0 before the square root (the reference can return NaN for two identical
+  float32 vectors), and MM-Dist takes each pair's distance directly (the same value without the
+  expansion's cancellation, so identical pairs give exactly 0), summed in float64;
 * ``frechet_distance(method="eigh")`` (the default) gets ``Tr sqrtm(S1 S2)`` from the eigenvalues of the
   symmetric PSD matrix ``sqrt(S1) S2 sqrt(S1)`` (same value, similar matrices); ``method="scipy"``
-  runs the reference's ``scipy.linalg.sqrtm`` path verbatim;
+  runs the reference's ``scipy.linalg.sqrtm`` path verbatim; a fixed real set's statistics can be
+  computed once (:class:`FidReference`) and reused by every :func:`fid` call;
 * ``diversity`` accepts ``N == times`` (the reference asserts ``N > times``).
 """
 
@@ -20,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from humo.representations._checks import check_tensor
 
@@ -30,14 +33,11 @@ IMAGINARY_ATOL = 1e-3  # the reference raises when the root's imaginary part exc
 
 def _matrix(x, name: str, ndim: int = 2, double: bool = True) -> torch.Tensor:
     """Validate an embedding array; float64 unless ``double=False`` (cast after indexing instead)."""
-    x = check_tensor(x, name, min_dim=ndim, finite=False)
+    x = check_tensor(x, name, min_dim=ndim)
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
     if x.shape[-1] == 0:
         raise ValueError(f"{name} has an empty feature axis, shape {tuple(x.shape)}")
-    # a sum is ~50x cheaper than an element-wise test; a non-finite sum (NaN/inf, or overflow) is confirmed
-    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
     return x.to(torch.float64) if double else x
 
 
@@ -89,13 +89,21 @@ def _batches(n: int, batch_size: int, generator, shuffle: bool, device) -> torch
     return order[: n_batches * batch_size].view(n_batches, batch_size)
 
 
-def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle) -> torch.Tensor:
+def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(n_batches, B, B)`` distances (row = text, column = motion) in the embeddings' precision (float32
+    or float64; half precision is promoted to float32), and the ``(n_batches, B)`` paired distances,
+    computed directly (exact for identical pairs, where the expansion cancels)."""
     t, m = _paired(text_emb, motion_emb, double=False)
+    if t.dtype not in (torch.float32, torch.float64):
+        t, m = t.float(), m.float()
+    m = m.to(t.dtype)
     idx = _batches(t.shape[0], batch_size, generator, shuffle, t.device)
     shape = (*idx.shape, t.shape[1])  # (n_batches, B, D)
-    t = t.index_select(0, idx.flatten()).double().view(shape)
-    m = m.index_select(0, idx.flatten()).double().view(shape)
-    return _distances(t, m)  # (n_batches, B, B), row = text, column = motion
+    if shuffle or idx.numel() != t.shape[0]:
+        t, m = t.index_select(0, idx.flatten()), m.index_select(0, idx.flatten())
+    t, m = t.view(shape), m.view(shape)
+    return _distances(t, m), torch.linalg.vector_norm(t - m, dim=-1)
 
 
 @dataclass
@@ -126,13 +134,16 @@ def retrieval_metrics(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32
     """
     if not 1 <= top_k <= batch_size:
         raise ValueError(f"top_k must be in [1, batch_size={batch_size}], got {top_k}")
-    dist = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
+    dist, paired = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
     used = dist.shape[0] * batch_size
-    ranked = dist.argsort(dim=-1, stable=True)[..., :top_k]  # (n_batches, B, top_k) motion indices
-    truth = torch.arange(batch_size, device=dist.device).view(1, -1, 1)
-    hits = (ranked == truth).cumsum(-1) > 0  # cumulative: found within the first k ranks
+    # rank of the true motion in a stable argsort of each row: the motions strictly closer, plus the
+    # equally close ones listed before it (no sort needed)
+    own = dist.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # (n_batches, B, 1)
+    before = torch.ones(batch_size, batch_size, dtype=torch.bool, device=dist.device).tril(-1)
+    rank = ((dist < own) | ((dist == own) & before)).sum(-1)  # (n_batches, B)
+    hits = rank.unsqueeze(-1) < torch.arange(1, top_k + 1, device=dist.device)  # found within the first k
     return RetrievalMetrics(hits.sum(dim=(0, 1)).to(torch.float64) / used,
-                     dist.diagonal(dim1=-2, dim2=-1).sum() / used)
+                            paired.double().sum() / used)
 
 
 def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
@@ -155,6 +166,9 @@ def activation_statistics(x) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"activation statistics need at least 2 samples, got {x.shape[0]}")
     mu = x.mean(0)
     xc = x - mu
+    if xc.device.type == "cpu":  # numpy's BLAS computes A^T A as a symmetric rank-k update: half the work
+        a = xc.detach().numpy()
+        return mu, torch.from_numpy(a.T @ a) / (x.shape[0] - 1)
     return mu, xc.T @ xc / (x.shape[0] - 1)
 
 
@@ -176,16 +190,21 @@ def _psd_sqrt(sigma: torch.Tensor, name: str) -> torch.Tensor:
     return (v * w.clamp_min(0.0).sqrt()) @ v.T
 
 
-def _trace_sqrt_eigh(s1: torch.Tensor, s2: torch.Tensor, eps: float) -> torch.Tensor:
-    def eigenvalues(a, b):
-        r = _psd_sqrt(a, "sigma1")
+def _check_symmetric(*pairs: tuple[str, torch.Tensor]) -> None:
+    for name, s in pairs:
+        if not torch.allclose(s, s.T, rtol=1e-5, atol=1e-8):
+            raise ValueError(f"{name} must be symmetric (a covariance); use method='scipy' otherwise")
+
+
+def _trace_sqrt_eigh(s1: torch.Tensor, s2: torch.Tensor, eps: float, root1: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+    """``Tr sqrtm(s1 s2)`` for symmetric PSD covariances (checked by the callers that take them from users)."""
+    def eigenvalues(a, b, r=None):
+        r = _psd_sqrt(a, "sigma1") if r is None else r
         m = r @ b @ r  # similar to a @ b, symmetric PSD
         return torch.linalg.eigvalsh((m + m.T) / 2)
 
-    for name, s in (("sigma1", s1), ("sigma2", s2)):
-        if not torch.allclose(s, s.T, rtol=1e-5, atol=1e-8):
-            raise ValueError(f"{name} must be symmetric (a covariance); use method='scipy' otherwise")
-    lam = eigenvalues(s1, s2)
+    lam = eigenvalues(s1, s2, root1)
     if not bool(torch.isfinite(lam).all()):  # the reference's fallback for a singular product
         offset = torch.eye(s1.shape[0], dtype=s1.dtype, device=s1.device) * eps
         lam = eigenvalues(s1 + offset, s2 + offset)
@@ -212,6 +231,38 @@ def _trace_sqrt_scipy(s1: torch.Tensor, s2: torch.Tensor, eps: float) -> torch.T
     return torch.tensor(float(np.trace(covmean)), dtype=torch.float64, device=s1.device)
 
 
+class FidReference:
+    """The real set's side of FID, computed once: mean ``(D,)``, covariance ``(D, D)`` and (for the
+    default ``"eigh"`` method, on first use) the covariance's PSD square root.
+
+    Pass it to :func:`fid` (or :class:`~humo.metrics.MotionMetrics` ``fid_reference``) in place of the
+    real embeddings when the same real set is compared with many generated sets (replications,
+    checkpoints): each call then only fits the generated set.
+
+    Args:
+        real: ``(N, D)`` real embeddings.
+    """
+
+    def __init__(self, real):
+        self.mu, self.sigma = activation_statistics(real)
+        self._root: torch.Tensor | None = None
+
+    @classmethod
+    def from_statistics(cls, mu, sigma) -> FidReference:
+        """Wrap precomputed ``mu (D,)`` and ``sigma (D, D)``."""
+        ref = cls.__new__(cls)
+        ref.mu, ref.sigma = _check_gaussian(mu, sigma, "1")
+        _check_symmetric(("sigma", ref.sigma))
+        ref._root = None
+        return ref
+
+    def root(self) -> torch.Tensor:
+        """``sqrtm(sigma)`` (symmetric PSD), cached."""
+        if self._root is None:
+            self._root = _psd_sqrt(self.sigma, "sigma1")
+        return self._root
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, method: str = "eigh") -> torch.Tensor:
     """Frechet distance ``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrtm(S1 S2))`` between two Gaussians.
 
@@ -235,19 +286,28 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, method: str = 
     mu2, s2 = _check_gaussian(mu2, sigma2, "2")
     if mu1.shape != mu2.shape:
         raise ValueError(f"mu1 {tuple(mu1.shape)} and mu2 {tuple(mu2.shape)} have different lengths")
-    mu2, s2 = mu2.to(mu1.device), s2.to(mu1.device)
+    if method == "eigh":
+        _check_symmetric(("sigma1", s1), ("sigma2", s2))
+    return _frechet(mu1, s1, mu2.to(mu1.device), s2.to(mu1.device), eps, method)
+
+
+def _frechet(mu1, s1, mu2, s2, eps: float, method: str, root1: torch.Tensor | None = None) -> torch.Tensor:
     diff = mu1 - mu2
-    trace = _trace_sqrt_eigh(s1, s2, eps) if method == "eigh" else _trace_sqrt_scipy(s1, s2, eps)
+    trace = _trace_sqrt_eigh(s1, s2, eps, root1) if method == "eigh" else _trace_sqrt_scipy(s1, s2, eps)
     return diff @ diff + torch.trace(s1) + torch.trace(s2) - 2.0 * trace
 
 
 def fid(real, generated, eps: float = 1e-6, method: str = "eigh") -> torch.Tensor:
-    """FID between embeddings ``real: (N, D)`` and ``generated: (M, D)`` (Gaussian fits, rowvar=False)."""
-    mu1, s1 = activation_statistics(real)
+    """FID between embeddings ``real: (N, D)`` (or a :class:`FidReference` of them) and ``generated: (M, D)``
+    (Gaussian fits, rowvar=False)."""
+    if method not in FID_METHODS:
+        raise ValueError(f"method must be one of {FID_METHODS}, got {method!r}")
+    ref = real if isinstance(real, FidReference) else FidReference(real)
     mu2, s2 = activation_statistics(generated)
-    if mu1.shape != mu2.shape:
-        raise ValueError(f"real (N, {mu1.shape[0]}) and generated (M, {mu2.shape[0]}) embedding sizes differ")
-    return frechet_distance(mu1, s1, mu2, s2, eps=eps, method=method)
+    if ref.mu.shape != mu2.shape:
+        raise ValueError(f"real (N, {ref.mu.shape[0]}) and generated (M, {mu2.shape[0]}) embedding sizes differ")
+    root = ref.root() if method == "eigh" else None
+    return _frechet(ref.mu, ref.sigma, mu2.to(ref.mu.device), s2.to(ref.mu.device), eps, method, root)
 
 
 def diversity_times(n: int, times: int = 300, small: int = 100) -> int:
@@ -322,5 +382,11 @@ def clip_score(motion_emb, text_emb) -> torch.Tensor:
     Returns:
         0-d float64 in ``[-1, 1]``.
     """
-    t, m = _paired(text_emb, motion_emb)
-    return (F.normalize(m, dim=-1) * F.normalize(t, dim=-1)).sum(-1).mean()
+    t, m = _paired(text_emb, motion_emb, double=False)
+    m = m.to(t.dtype)
+
+    def dot(a, b):  # products in the input's precision, sums in float64 (no float64 copies of the inputs)
+        return (a * b).sum(-1, dtype=torch.float64)
+
+    norms = dot(m, m).sqrt().clamp_min(1e-12) * dot(t, t).sqrt().clamp_min(1e-12)
+    return (dot(m, t) / norms).mean()

@@ -217,6 +217,15 @@ class CoAMDTransformer(HubModel):
         """Velocity ``eps - z_0`` ``(..., D)`` for ``z_t (..., D)``, ``t (...)`` and ``h (..., width)``."""
         return self.head(z_t, t, h)
 
+    def flow_condition(self, times: torch.Tensor, h: torch.Tensor) -> list:
+        """The flow head's time/context modulations for an ODE solve: ``times (S,)``, ``h (N, width)``
+        (see :meth:`humo.models.flow_head.FlowHead.condition`)."""
+        return self.head.condition(times, h)
+
+    def velocity_at(self, z_t: torch.Tensor, condition: list, i: int) -> torch.Tensor:
+        """Velocity ``(N, D)`` at the ``i``-th time of a :meth:`flow_condition` (= :meth:`velocity`)."""
+        return self.head.velocity_at(z_t, condition, i)
+
     def length_logits(self, cond_emb: torch.Tensor) -> torch.Tensor:
         """``(B, max_tokens)`` logits over the number of tokens ``1..max_tokens``."""
         if self.length_head is None:

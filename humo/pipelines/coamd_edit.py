@@ -71,7 +71,7 @@ class CoAMDEditMixin:
 
     @torch.no_grad()
     def edit_latents(self, motion, text: str, mode: str = "inpaint", keep=None, seed: int | None = None,
-                     steps: int = 18, flow_steps: int = 32, solver: Solver | str = Solver.EULER,
+                     steps: int = 18, flow_steps: int = 8, solver: Solver | str = Solver.HEUN,
                      guidance=None, generator: torch.Generator | None = None,
                      temperature: float = 1.0) -> EditLatents:
         """Latent-space edit (see :meth:`edit`): given tokens are the encoded input, the rest is generated."""
@@ -113,7 +113,7 @@ class CoAMDEditMixin:
 
     @torch.no_grad()
     def edit(self, motion, text: str, mode: str = "inpaint", keep=None, seed: int | None = None,
-             steps: int = 18, flow_steps: int = 32, solver: Solver | str = Solver.EULER, guidance=None,
+             steps: int = 18, flow_steps: int = 8, solver: Solver | str = Solver.HEUN, guidance=None,
              generator: torch.Generator | None = None, temperature: float = 1.0):
         """Regenerate part of ``motion`` (a Motion or joints ``(T, 22, 3)`` at 20 fps, T <= 196) from text.
 

@@ -63,3 +63,25 @@ def length_value(value, index: int, name: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name}[{index}] must be a number, got {value!r}") from None
+
+
+SMALL_BATCH = 4  # at most this many samples per forward pass: one CPU thread
+
+
+def cpu_threads(batch: int, cores: int | None = None, load: float | None = None) -> int:
+    """torch CPU threads for sampling ``batch`` motions per forward pass.
+
+    One thread for small batches: their ops are too small to split, and a parallel region waits for
+    its slowest thread, so one core held by another process makes 2 threads many times slower than 1.
+    Larger batches get the idle cores: ``cores`` (default: the CPUs this process may use) minus the
+    1-minute load average (``load``, default ``os.getloadavg()``), at least 1.
+    """
+    import os
+
+    if batch <= SMALL_BATCH:
+        return 1
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, batch, round(cores - load)))

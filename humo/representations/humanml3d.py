@@ -27,7 +27,15 @@ import torch
 import torch.nn.functional as F
 
 from humo.representations._checks import check_tensor
-from humo.representations.rotation import qbetween, qinv, qmul, qrot, quat_to_cont6d
+from humo.representations._coords import (
+    _const,
+    _coords,
+    _local_quats,
+    _norm3,
+    _tree_matrices,
+    _yaw_cs,
+    _yaw_of,
+)
 from humo.representations.skeleton import SMPL22, Skeleton, get_skeleton
 
 FEATURE_DIM = 263
@@ -42,14 +50,6 @@ DEFAULT_TARGET_BONE_LENGTHS = (
     0.1229844, 0.2568399, 0.2630919, 0.2660118, 0.2698763,
 )
 
-_Y = (0.0, 1.0, 0.0)
-_Z = (0.0, 0.0, 1.0)
-
-
-def _const(values, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(values, dtype=like.dtype, device=like.device)
-
-
 def _check_joints(joints, skeleton: Skeleton, min_frames: int = 1) -> torch.Tensor:
     return check_tensor(joints, "joints", min_dim=3, trailing=(skeleton.num_joints, 3),
                         min_frames=min_frames, frame_dim=-3)
@@ -62,6 +62,22 @@ def bone_lengths(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22) -> tor
     return (joints - joints[..., parents, :]).norm(dim=-1)
 
 
+def _uniform_xyz(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, tgt: torch.Tensor, sk: Skeleton
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`uniform_skeleton` on coordinates ``(..., T, J)``."""
+    bones, chain = _tree_matrices(sk, x)
+    bx, by, bz = x @ bones, y @ bones, z @ bones  # (..., T, J-1)
+    length = _norm3(bx, by, bz)
+    a, b = sk.leg_joints
+    scale = ((tgt[a] + tgt[b]) / (length[..., 0, a - 1] + length[..., 0, b - 1]))[..., None, None]
+    per_bone = tgt[1:] / length.clamp_min(1e-12)  # unit direction times the target length
+    out = []
+    for c, bc in ((x, bx), (y, by), (z, bz)):
+        root = c[..., :1] * scale  # (..., T, 1)
+        out.append(torch.cat([root, root + (bc * per_bone) @ chain], dim=-1))
+    return tuple(out)
+
+
 def uniform_skeleton(joints: torch.Tensor, target_lengths=DEFAULT_TARGET_BONE_LENGTHS,
                      skeleton: Skeleton | str = SMPL22) -> torch.Tensor:
     """Retarget ``joints (..., T, J, 3)`` onto a skeleton with ``target_lengths`` (J,).
@@ -71,30 +87,39 @@ def uniform_skeleton(joints: torch.Tensor, target_lengths=DEFAULT_TARGET_BONE_LE
     """
     sk = get_skeleton(skeleton)
     joints = _check_joints(joints, sk)
-    tgt = torch.as_tensor(target_lengths, dtype=joints.dtype, device=joints.device)
+    return torch.stack(_uniform_xyz(*_coords(joints), _target(target_lengths, sk, joints), sk), dim=-1)
+
+
+def _target(target_lengths, sk: Skeleton, like: torch.Tensor) -> torch.Tensor:
+    tgt = torch.as_tensor(target_lengths, dtype=like.dtype, device=like.device)
     if tgt.shape != (sk.num_joints,):
         raise ValueError(f"target_lengths must have {sk.num_joints} entries, got {tuple(tgt.shape)}")
-    src = bone_lengths(joints[..., 0, :, :], sk)  # (..., J) at frame 0
-    a, b = sk.leg_joints
-    scale = (tgt[a] + tgt[b]) / (src[..., a] + src[..., b])  # (...)
-    out = [joints[..., 0, :] * scale[..., None, None]]  # root (..., T, 3)
-    for j in range(1, sk.num_joints):
-        p = sk.parents[j]
-        direction = F.normalize(joints[..., j, :] - joints[..., p, :], dim=-1)
-        out.append(out[p] + tgt[j] * direction)
-    return torch.stack(out, dim=-2)
+    return tgt
 
 
-def _facing(joints: torch.Tensor, skeleton: Skeleton, swapped_hips: bool) -> torch.Tensor:
-    """Forward direction ``(..., 3)`` of poses ``(..., J, 3)``: cross(Y, unit across), *not* normalised
-    (the reference smooths it before normalising, so its length weighs the smoothing)."""
+def _facing_xz(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, skeleton: Skeleton, swapped_hips: bool
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward direction ``cross(Y, unit across)`` of poses given as coordinates ``x, y, z (..., J)``,
+    *not* normalised (the reference smooths it before normalising); its y is exactly 0, so only
+    ``(fx, fz)`` are returned."""
     r_hip, l_hip, r_sdr, l_sdr = skeleton.face_joints
     if swapped_hips:  # the reference IK unpacks the face joints as (l_hip, r_hip, ...)
         r_hip, l_hip = l_hip, r_hip
-    across = (joints[..., r_hip, :] - joints[..., l_hip, :]) + (joints[..., r_sdr, :] - joints[..., l_sdr, :])
-    across = F.normalize(across, dim=-1)
-    y = _const(_Y, joints).expand_as(across)
-    return torch.linalg.cross(y, across, dim=-1)
+    ax, ay, az = ((c[..., r_hip] - c[..., l_hip]) + (c[..., r_sdr] - c[..., l_sdr]) for c in (x, y, z))
+    norm = _norm3(ax, ay, az).clamp_min(1e-12)
+    return az / norm, -ax / norm
+
+
+def _canonical_xyz(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, sk: Skeleton
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`canonicalize` on coordinates ``x, y, z (..., T, J)``."""
+    floor = y.amin(dim=(-1, -2))[..., None, None]  # (...)
+    x, y, z = x - x[..., :1, :1], y - floor, z - z[..., :1, :1]
+    fx, fz = _facing_xz(x[..., 0, :], y[..., 0, :], z[..., 0, :], sk, swapped_hips=False)
+    norm = torch.sqrt(fx * fx + fz * fz).clamp_min(1e-12)
+    c, s = _yaw_cs(*_yaw_of(fx / norm, fz / norm))
+    c, s = c[..., None, None], s[..., None, None]
+    return c * x + s * z, y, c * z - s * x
 
 
 def canonicalize(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22) -> torch.Tensor:
@@ -104,14 +129,7 @@ def canonicalize(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22) -> tor
     returns when ``J`` already has the target bone lengths.
     """
     sk = get_skeleton(skeleton)
-    joints = _check_joints(joints, sk)
-    floor = joints[..., 1].amin(dim=(-1, -2))  # (...)
-    offset = joints[..., 0, 0, :] * _const((1.0, 0.0, 1.0), joints)  # frame-0 root XZ
-    offset = offset + floor[..., None] * _const(_Y, joints)
-    joints = joints - offset[..., None, None, :]
-    forward = F.normalize(_facing(joints[..., 0, :, :], sk, swapped_hips=False), dim=-1)  # (..., 3)
-    q = qbetween(forward, _const(_Z, joints).expand_as(forward))  # (..., 4)
-    return qrot(q[..., None, None, :], joints)
+    return torch.stack(_canonical_xyz(*_coords(_check_joints(joints, sk)), sk), dim=-1)
 
 
 def gaussian_smooth(x: torch.Tensor, sigma: float, dim: int = -2, truncate: float = 4.0) -> torch.Tensor:
@@ -128,6 +146,26 @@ def gaussian_smooth(x: torch.Tensor, sigma: float, dim: int = -2, truncate: floa
     return out.movedim(-1, dim)
 
 
+def _root_yaw(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, sk: Skeleton, sigma: float
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`root_rotations` from coordinates ``(..., T, J)``, as the quaternions' ``(w, y)`` ``(..., T)``."""
+    fx, fz = _facing_xz(x, y, z, sk, swapped_hips=True)  # (..., T)
+    if sigma > 0:
+        fx, fz = gaussian_smooth(torch.stack([fx, fz], -2), sigma, dim=-1).unbind(-2)
+    norm = torch.sqrt(fx * fx + fz * fz).clamp_min(1e-12)
+    w, qy = _yaw_of(fx / norm, fz / norm)
+    w = torch.cat([torch.ones_like(w[..., :1]), w[..., 1:]], dim=-1)  # frame 0 forced to the identity
+    qy = torch.cat([torch.zeros_like(qy[..., :1]), qy[..., 1:]], dim=-1)
+    # Keep the quaternion sign continuous over time. The shortest arc has w >= 0, so a heading that
+    # crosses 180 degrees flips the sign between two frames and the reference's arcsin(relative y) then
+    # gets the wrong angular velocity (drift of up to 0.4 m in fast turns). Same rotations, same
+    # features wherever no flip occurs.
+    dot = w[..., 1:] * w[..., :-1] + qy[..., 1:] * qy[..., :-1]
+    flips = (dot < 0).to(w.dtype).cumsum(-1) % 2  # (..., T-1)
+    sign = torch.cat([torch.ones_like(flips[..., :1]), 1 - 2 * flips], dim=-1)
+    return w * sign, qy * sign
+
+
 def root_rotations(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22, sigma: float = 20.0) -> torch.Tensor:
     """Root heading quaternions ``(..., T, 4)`` rotating the smoothed forward vector onto +Z.
 
@@ -135,41 +173,21 @@ def root_rotations(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22, sigm
     and frame 0 forced to the identity.
     """
     sk = get_skeleton(skeleton)
-    forward = _facing(joints, sk, swapped_hips=True)  # (..., T, 3)
-    if sigma > 0:
-        forward = gaussian_smooth(forward, sigma, dim=-2)
-    forward = F.normalize(forward, dim=-1)
-    q = qbetween(forward, _const(_Z, joints).expand_as(forward))
-    identity = _const((1.0, 0.0, 0.0, 0.0), joints).expand_as(q[..., :1, :])
-    q = torch.cat([identity, q[..., 1:, :]], dim=-2)
-    # Keep the quaternion sign continuous over time. qbetween returns w >= 0, so a heading that crosses
-    # 180 degrees flips the sign between two frames and the reference's arcsin(relative y) then gets
-    # the wrong angular velocity (drift of up to 0.4 m in fast turns). Same rotations, same features
-    # wherever no flip occurs.
-    flips = ((q[..., 1:, :] * q[..., :-1, :]).sum(-1) < 0).to(q.dtype).cumsum(-1) % 2  # (..., T-1)
-    sign = torch.cat([torch.ones_like(flips[..., :1]), 1 - 2 * flips], dim=-1)
-    return q * sign[..., None]
+    w, y = _root_yaw(*_coords(joints), sk, sigma)
+    zero = torch.zeros_like(w)
+    return torch.stack([w, zero, y, zero], dim=-1)
 
 
 def local_rotations(joints: torch.Tensor, root_quat: torch.Tensor, skeleton: Skeleton | str = SMPL22
                     ) -> torch.Tensor:
     """Naive IK: local quaternions ``(..., T, J, 4)`` turning each raw rest offset onto the bone direction.
 
+    ``root_quat (..., T, 4)`` are root heading quaternions (:func:`root_rotations`, rotations about Y).
     Each chain starts from the root rotation, as in the reference (arm chains skip the spine's rotation).
     """
     sk = get_skeleton(skeleton)
-    raw = _const(sk.raw_offsets, joints)  # (J, 3)
-    quats = [None] * sk.num_joints
-    quats[0] = root_quat
-    for chain in sk.chains:
-        r = root_quat
-        for parent, child in zip(chain[:-1], chain[1:], strict=False):
-            v = F.normalize(joints[..., child, :] - joints[..., parent, :], dim=-1)
-            rot = qbetween(raw[child].expand_as(v), v)
-            local = qmul(qinv(r), rot)
-            quats[child] = local
-            r = qmul(r, local)
-    return torch.stack(quats, dim=-2)
+    local = torch.stack(_local_quats(*_coords(joints), root_quat[..., 0], root_quat[..., 2], sk), dim=-1)
+    return torch.cat([root_quat[..., None, :], local], dim=-2)
 
 
 def foot_contacts(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22, threshold: float = 0.002
@@ -193,39 +211,61 @@ def joints_to_features(joints: torch.Tensor, *, target_lengths=DEFAULT_TARGET_BO
             the retargeting (the clip keeps its own bone lengths).
         feet_threshold: squared-displacement threshold for foot contacts.
         smooth_sigma: Gaussian sigma (frames) of the IK forward vector.
+
+    Every rotation in the pipeline is a yaw (about Y), so it is applied as ``(c x + s z, c z - s x)``
+    on coordinate tensors ``(..., T, J)``; the whole clip batch goes through each step at once.
     """
     sk = get_skeleton(skeleton)
     joints = _check_joints(joints, sk, min_frames=2)
+    x, y, z = _coords(joints)  # (..., T, J) each
     if target_lengths is not None:
-        joints = uniform_skeleton(joints, target_lengths, sk)
-    pos = canonicalize(joints, sk)  # (..., T, J, 3) global positions
-    contacts = foot_contacts(pos, sk, feet_threshold)  # (..., T-1, 4)
-    r_rot = root_rotations(pos, sk, smooth_sigma)  # (..., T, 4)
-    rot6d = quat_to_cont6d(local_rotations(pos, r_rot, sk))  # (..., T, J, 6)
+        x, y, z = _uniform_xyz(x, y, z, _target(target_lengths, sk, joints), sk)
+    x, y, z = _canonical_xyz(x, y, z, sk)  # global positions
+    w, qy = _root_yaw(x, y, z, sk, smooth_sigma)  # (..., T) root quaternions (w, 0, qy, 0)
+    c, s = _yaw_cs(w, qy)
+    lead, n, nj = x.shape[:-2], x.shape[-2] - 1, sk.num_joints
+    blocks = feature_blocks(nj)
+    out = x.new_empty(lead + (n, blocks["contacts"].stop))
 
-    root_step = pos[..., 1:, 0, :] - pos[..., :-1, 0, :]  # (..., T-1, 3)
-    lin_vel = qrot(r_rot[..., 1:, :], root_step)[..., [0, 2]]  # (..., T-1, 2)
-    rel = qmul(r_rot[..., 1:, :], qinv(r_rot[..., :-1, :]))
-    ang_vel = torch.asin(rel[..., 2:3].clamp(-1.0, 1.0))  # (..., T-1, 1)
+    # root: angular velocity arcsin(y of r[t+1] r[t]^-1), velocity in the heading frame, height
+    out[..., 0] = torch.asin((qy[..., 1:] * w[..., :-1] - w[..., 1:] * qy[..., :-1]).clamp(-1.0, 1.0))
+    dx, dz = x[..., 1:, 0] - x[..., :-1, 0], z[..., 1:, 0] - z[..., :-1, 0]
+    out[..., 1] = c[..., 1:] * dx + s[..., 1:] * dz
+    out[..., 2] = c[..., 1:] * dz - s[..., 1:] * dx
+    out[..., 3] = y[..., :-1, 0]
+    # ric: joints 1.. relative to the root on XZ, in the heading frame (rows :-1)
+    ric = out[..., blocks["ric"]].unflatten(-1, (nj - 1, 3))
+    cn, sn = c[..., :-1, None], s[..., :-1, None]
+    rx, rz = x[..., :-1, 1:] - x[..., :-1, :1], z[..., :-1, 1:] - z[..., :-1, :1]
+    ric[..., 0] = cn * rx + sn * rz
+    ric[..., 1] = y[..., :-1, 1:]
+    ric[..., 2] = cn * rz - sn * rx
+    # 6-D local rotations: the first two columns of the matrix (reference quaternion_to_matrix)
+    qw, qx, qy_, qz = _local_quats(x[..., :-1, :], y[..., :-1, :], z[..., :-1, :], w[..., :-1], qy[..., :-1], sk)
+    two_s = 2.0 / (qw * qw + qx * qx + qy_ * qy_ + qz * qz)
+    rot = out[..., blocks["rot"]].unflatten(-1, (nj - 1, 6))
+    rot[..., 0] = 1 - two_s * (qy_ * qy_ + qz * qz)
+    rot[..., 1] = two_s * (qx * qy_ + qz * qw)
+    rot[..., 2] = two_s * (qx * qz - qy_ * qw)
+    rot[..., 3] = two_s * (qx * qy_ - qz * qw)
+    rot[..., 4] = 1 - two_s * (qx * qx + qz * qz)
+    rot[..., 5] = two_s * (qy_ * qz + qx * qw)
+    # joint velocities in the heading frame of the earlier frame
+    vel = out[..., blocks["vel"]].unflatten(-1, (nj, 3))
+    dx, dz = x[..., 1:, :] - x[..., :-1, :], z[..., 1:, :] - z[..., :-1, :]
+    vel[..., 0] = cn * dx + sn * dz
+    vel[..., 1] = y[..., 1:, :] - y[..., :-1, :]
+    vel[..., 2] = cn * dz - sn * dx
+    # foot contacts: squared displacement below the threshold
+    feet = list(sk.feet_left) + list(sk.feet_right)
+    step = [cc[..., 1:, feet] - cc[..., :-1, feet] for cc in (x, y, z)]
+    out[..., blocks["contacts"]] = (step[0] * step[0] + step[1] * step[1] + step[2] * step[2] < feet_threshold
+                                    ).to(x.dtype)
+    return out
 
-    ric = pos - pos[..., :, :1, :] * _const((1.0, 0.0, 1.0), pos)  # joints relative to the root on XZ
-    ric = qrot(r_rot[..., :, None, :], ric)  # (..., T, J, 3), facing +Z
-    root_y = ric[..., :-1, 0, 1:2]  # (..., T-1, 1)
 
-    vel = qrot(r_rot[..., :-1, None, :], pos[..., 1:, :, :] - pos[..., :-1, :, :])  # (..., T-1, J, 3)
-    lead = pos.shape[:-3]
-    n = pos.shape[-3] - 1
-    return torch.cat([
-        ang_vel, lin_vel, root_y,
-        ric[..., :-1, 1:, :].reshape(lead + (n, -1)),
-        rot6d[..., :-1, 1:, :].reshape(lead + (n, -1)),
-        vel.reshape(lead + (n, -1)),
-        contacts,
-    ], dim=-1)
-
-
-def _check_features(features, min_dim: int = RIC_DIM) -> torch.Tensor:
-    features = check_tensor(features, "features", min_dim=2)
+def _check_features(features) -> torch.Tensor:
+    features = check_tensor(features, "features", min_dim=2, finite=False)
     if features.shape[-1] not in (FEATURE_DIM, RIC_DIM):
         raise ValueError(f"features must have shape (..., T, {FEATURE_DIM}) (or {RIC_DIM}), "
                          f"got {tuple(features.shape)}")
@@ -234,31 +274,56 @@ def _check_features(features, min_dim: int = RIC_DIM) -> torch.Tensor:
     return features
 
 
+def _root_from_features(features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Root heading ``(w, y)`` of the quaternions ``(cos a, 0, sin a, 0)`` and root ``x, y, z``, each
+    ``(..., T)`` (the reference's ``recover_root_rot_pos``)."""
+    def shifted_cumsum(v: torch.Tensor) -> torch.Tensor:  # (..., T-1) -> (..., T), starting at 0
+        return torch.cumsum(torch.cat([v.new_zeros(v.shape[:-1] + (1,)), v], dim=-1), dim=-1)
+
+    angle = shifted_cumsum(features[..., :-1, 0])
+    w, qy = torch.cos(angle), torch.sin(angle)
+    c, s = _yaw_cs(w[..., 1:], -qy[..., 1:])  # the inverse rotation
+    vx, vz = features[..., :-1, 1], features[..., :-1, 2]
+    x, z = shifted_cumsum(c * vx + s * vz), shifted_cumsum(c * vz - s * vx)
+    return w, qy, x, features[..., 3], z
+
+
 def recover_root(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Root heading quaternions ``(..., T, 4)`` and root positions ``(..., T, 3)`` from features."""
-    angle = torch.cumsum(torch.cat([torch.zeros_like(features[..., :1, 0]), features[..., :-1, 0]], -1), -1)
-    zero = torch.zeros_like(angle)
-    quat = torch.stack([torch.cos(angle), zero, torch.sin(angle), zero], dim=-1)  # (..., T, 4)
-    step = torch.zeros(features.shape[:-1] + (3,), dtype=features.dtype, device=features.device)
-    step[..., 1:, 0] = features[..., :-1, 1]
-    step[..., 1:, 2] = features[..., :-1, 2]
-    pos = torch.cumsum(qrot(qinv(quat), step), dim=-2)
-    pos = torch.cat([pos[..., :1], features[..., 3:4], pos[..., 2:]], dim=-1)
-    return quat, pos
+    w, qy, x, y, z = _root_from_features(features)
+    zero = torch.zeros_like(w)
+    return torch.stack([w, zero, qy, zero], dim=-1), torch.stack([x, y, z], dim=-1)
 
 
 def features_to_joints(features: torch.Tensor, joints_num: int = 22) -> torch.Tensor:
     """The reference ``recover_from_ric``: ``features (..., T, 263) -> joints (..., T, 22, 3)``.
 
-    Uses only the root block and the ric block (dims 0:67), so 67-d inputs work too.
+    Uses only the root block and the ric block (dims 0:67), so 67-d inputs work too; NaN or inf in
+    those dims raises ``ValueError`` (checked on the result, at the cost of one sum).
     """
     features = _check_features(features)
-    quat, root = recover_root(features)
-    local = features[..., 4:4 + (joints_num - 1) * 3]
-    local = local.reshape(local.shape[:-1] + (joints_num - 1, 3))
-    local = qrot(qinv(quat)[..., None, :], local)
-    local = local + (root * _const((1.0, 0.0, 1.0), root))[..., None, :]
-    return torch.cat([root[..., None, :], local], dim=-2)
+    w, qy, x, y, z = _root_from_features(features)
+    c, s = _yaw_cs(w, -qy)
+    ric = features[..., 4:4 + (joints_num - 1) * 3].unflatten(-1, (joints_num - 1, 3))  # a view
+    root = torch.stack([x, y, z], dim=-1)  # (..., T, 3)
+    base = root[..., None, :] * _const((1.0, 0.0, 1.0), root)  # root XZ
+    coef = torch.stack([c, torch.ones_like(c), c], dim=-1)[..., None, :]
+    # joints = yaw(ric) + root XZ = [c x + s z, y, c z - s x] + root XZ; written straight into the
+    # output unless autograd needs the result (out= is not differentiable)
+    differentiable = features.requires_grad and torch.is_grad_enabled()
+    if differentiable:
+        body = torch.addcmul(base, ric, coef)
+    else:
+        out = features.new_empty(features.shape[:-1] + (joints_num, 3))
+        out[..., 0, :] = root
+        body = torch.addcmul(base, ric, coef, out=out[..., 1:, :])
+    body[..., 0].addcmul_(ric[..., 2], s[..., None])
+    body[..., 2].addcmul_(ric[..., 0], s[..., None], value=-1.0)
+    if differentiable:
+        out = torch.cat([root[..., None, :], body], dim=-2)
+    if out.numel() and not bool(torch.isfinite(out.sum())):
+        check_tensor(features[..., :4 + (joints_num - 1) * 3], "features")  # names NaN / inf in the input
+    return out
 
 
 def mirror_joints(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22) -> torch.Tensor:

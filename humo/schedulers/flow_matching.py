@@ -84,6 +84,9 @@ class FlowMatchingScheduler:
             self.timesteps = self.sigmas[:-1].clone()
         else:  # t_0, t_1, t_1, t_2, t_2, ..., t_{n-1}, t_{n-1}, t_n: predictor/corrector pairs
             self.timesteps = torch.cat([self.sigmas[:1], self.sigmas[1:].repeat_interleave(2)[:-1]])
+        # the same grids as Python floats: step() then costs no tensor reads
+        self._sigma_list = self.sigmas.tolist()
+        self._timestep_list = self.timesteps.tolist()
         self._index = 0
         self._stash: tuple[torch.Tensor, torch.Tensor] | None = None  # Heun: (x at start, first velocity)
 
@@ -102,26 +105,27 @@ class FlowMatchingScheduler:
             raise ValueError(f"velocity shape {tuple(model_output.shape)} != sample shape {tuple(x.shape)}")
         if self._index >= len(self.timesteps):
             raise ValueError("step called more times than len(timesteps); call set_timesteps again")
-        expected = float(self.timesteps[self._index])
+        expected = self._timestep_list[self._index]
         if abs(float(t) - expected) > 1e-6:
             raise ValueError(f"step got t={float(t):.6f} but the next timestep is {expected:.6f}")
+        sig = self._sigma_list
         if self.solver is Solver.EULER:
             i = self._index
-            t_cur, t_next = self.sigmas[i], self.sigmas[i + 1]
-            prev = x + (t_next - t_cur).to(x.dtype) * model_output
-            x0 = x - t_cur.to(x.dtype) * model_output
+            t_cur, t_next = sig[i], sig[i + 1]
+            prev = torch.add(x, model_output, alpha=t_next - t_cur)
+            x0 = torch.add(x, model_output, alpha=-t_cur)
         else:
             i = (self._index + 1) // 2  # interval index
             if self._index % 2 == 0:  # predictor: Euler to the end of the interval, remember the start
-                t_cur, t_next = self.sigmas[i], self.sigmas[i + 1]
+                t_cur, t_next = sig[i], sig[i + 1]
                 self._stash = (x, model_output)
-                prev = x + (t_next - t_cur).to(x.dtype) * model_output
-                x0 = x - t_cur.to(x.dtype) * model_output
+                prev = torch.add(x, model_output, alpha=t_next - t_cur)
+                x0 = torch.add(x, model_output, alpha=-t_cur)
             else:  # corrector: trapezoid with the velocity at the predicted point
-                t_cur, t_next = self.sigmas[i - 1], self.sigmas[i]
+                t_cur, t_next = sig[i - 1], sig[i]
                 x_start, v_start = self._stash
-                prev = x_start + (t_next - t_cur).to(x.dtype) * 0.5 * (v_start + model_output)
-                x0 = x - t_next.to(x.dtype) * model_output
+                prev = torch.add(x_start, v_start + model_output, alpha=(t_next - t_cur) * 0.5)
+                x0 = torch.add(x, model_output, alpha=-t_next)
                 self._stash = None
         self._index += 1
         return SchedulerOutput(prev_sample=prev, pred_original_sample=x0)

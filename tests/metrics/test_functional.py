@@ -132,14 +132,30 @@ def test_diversity_times_helper():
 
 
 # ---- agreement with the reference ----
-def test_r_precision_and_mm_dist_match_reference_with_the_same_shuffle():
-    t, m = correlated(n=250, d=16, noise=1.0)
+@pytest.mark.parametrize(("dtype", "rel"), [(torch.float32, 1e-6), (torch.float64, 1e-12)])
+def test_r_precision_and_mm_dist_match_reference_with_the_same_shuffle(dtype, rel):
+    """Distances in the embeddings' precision, as the reference's numpy code on the same arrays."""
+    t, m = (x.to(dtype) for x in correlated(n=250, d=16, noise=1.0))
     r = M.r_precision(t, m, generator=torch.Generator().manual_seed(5))
     mm = M.matching_score(t, m, generator=torch.Generator().manual_seed(5))
-    ref_r, ref_mm = ref_r_precision_and_mm(t.double().numpy(), m.double().numpy(), perm(250, 5))
+    ref_r, ref_mm = ref_r_precision_and_mm(t.numpy(), m.numpy(), perm(250, 5))
     np.testing.assert_allclose(r.numpy(), ref_r, atol=1e-12)
-    assert float(mm) == pytest.approx(ref_mm, rel=1e-12)
+    assert float(mm) == pytest.approx(ref_mm, rel=rel)
+    assert r.dtype == mm.dtype == torch.float64
     assert 0 < r[0] < r[1] < r[2] < 1
+
+
+def test_fid_reference_reuses_the_real_fit():
+    x, y = correlated(n=300, d=8, seed=1), correlated(n=300, d=8, seed=2)
+    ref = M.FidReference(x[0])
+    for method in ("eigh", "scipy"):
+        torch.testing.assert_close(M.fid(ref, y[1], method=method), M.fid(x[0], y[1], method=method),
+                                   atol=1e-9, rtol=0)
+    root = ref.root()
+    torch.testing.assert_close(root @ root, ref.sigma, atol=1e-10, rtol=0)
+    assert ref.root() is root  # computed once
+    again = M.FidReference.from_statistics(ref.mu, ref.sigma)
+    torch.testing.assert_close(M.fid(again, y[1]), M.fid(ref, y[1]), atol=0, rtol=0)
 
 
 def test_retrieval_metrics_share_one_draw():

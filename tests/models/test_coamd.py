@@ -172,3 +172,20 @@ def test_input_errors():
         tiny(cond_drop=1.0)
     with pytest.raises(ValueError, match="length head"):
         tiny(length_head=False).predict_tokens(c)
+
+
+def test_flow_condition_equals_per_step_velocity():
+    """The batched ODE conditioning (all solver times at once) gives the per-call velocities."""
+    from humo.models.flow_head import FlowHead
+
+    torch.manual_seed(0)
+    head = FlowHead(token_dim=6, cond_dim=10, width=32, depth=2)
+    for p in head.parameters():  # leave the zero init: real values everywhere
+        torch.nn.init.normal_(p, std=0.3)
+    times = torch.tensor([1.0, 0.7, 0.7, 0.4, 0.4, 0.1])  # repeated times, as Heun's
+    z, h = torch.randn(3, 6), torch.randn(3, 10)
+    cond = head.condition(times, h)
+    for i, t in enumerate(times):
+        want = head(z, t.expand(3), h)
+        torch.testing.assert_close(head.velocity_at(z, cond, i), want, atol=1e-5, rtol=1e-5)
+        assert want.abs().mean() > 0.1

@@ -91,6 +91,16 @@ def test_mirror_features_equals_featurising_mirrored_joints():
     torch.testing.assert_close(direct, via_joints, atol=1e-9, rtol=0)
 
 
+def test_features_to_joints_is_differentiable():
+    feats = H.joints_to_features(synthetic_joints(20, seed=1)).requires_grad_(True)
+    joints = H.features_to_joints(feats)
+    with torch.no_grad():
+        torch.testing.assert_close(joints, H.features_to_joints(feats), atol=0, rtol=0)
+    joints[..., 5, :].sum().backward()
+    assert feats.grad is not None and feats.grad[:, 4 + 4 * 3:4 + 5 * 3].abs().sum() > 0  # joint 5's ric
+    assert feats.grad[:, 67:].abs().sum() == 0  # only dims 0:67 are read
+
+
 def test_gaussian_smooth_matches_scipy():
     x = torch.randn(2, 30, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     ours = H.gaussian_smooth(x, 20.0, dim=-2).numpy()

@@ -1,0 +1,102 @@
+"""Coordinate-tensor building blocks of :mod:`humo.representations.humanml3d` (private).
+
+Joints are handled as three contiguous coordinate tensors ``x, y, z (..., T, J)``: every elementwise op
+then runs on contiguous memory, per-joint loops become matmuls with constant joint-axis matrices, and
+the pipeline's rotations (all about Y) are written out as ``(c x + s z, c z - s x)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from humo.representations.skeleton import Skeleton
+
+
+def _const(values, like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _tree_matrices(sk: Skeleton, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two constant matrices that turn per-joint loops into one matmul over the joint axis:
+
+    * ``bones (J, J-1)``: ``coords (..., J) @ bones`` = child minus parent coordinate of joints 1..J-1;
+    * ``chain (J-1, J-1)``: ``bone_coords (..., J-1) @ chain`` = each joint's offset from the root (the sum
+      of the bones on its path).
+    """
+    n = sk.num_joints - 1
+    bones = torch.zeros(sk.num_joints, n, dtype=like.dtype)
+    chain = torch.zeros(n, n, dtype=like.dtype)
+    for j in range(1, sk.num_joints):
+        bones[j, j - 1], bones[sk.parents[j], j - 1] = 1.0, -1.0
+        k = j
+        while k > 0:  # k is on the path root -> j
+            chain[k - 1, j - 1] = 1.0
+            k = sk.parents[k]
+    return bones.to(like.device), chain.to(like.device)
+
+
+def _coords(joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``joints (..., J, 3)`` as three contiguous coordinate tensors ``x, y, z (..., J)``: every later op
+    then runs on contiguous memory."""
+    return joints.movedim(-1, 0).contiguous().unbind(0)
+
+
+def _norm3(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    return torch.sqrt(x * x + y * y + z * z)
+
+
+def _yaw_of(forward_x: torch.Tensor, forward_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``qbetween((fx, 0, fz), +Z)`` for horizontal forward vectors: the quaternion ``(w, 0, y, 0)`` as
+    its two non-zero components ``(w, y)``, each ``(...)``."""
+    w = torch.sqrt(forward_x * forward_x + forward_z * forward_z) + forward_z
+    y = -forward_x
+    norm = torch.sqrt(w * w + y * y)
+    return w / norm, y / norm
+
+
+def _yaw_cs(w: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cos, sin)`` of the rotation by the yaw quaternion ``(w, 0, y, 0)``: ``qrot`` maps ``(x, z)`` to
+    ``(c x + s z, c z - s x)`` (the reference's ``qrot`` formula written out for a yaw)."""
+    return 1 - 2 * y * y, 2 * w * y
+
+
+def _previous_matrix(sk: Skeleton, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What each non-root joint's local rotation is taken against, as ``(prev (J-1, J-1), first (J-1,))``:
+    ``bone_rot (..., J-1) @ prev + root (..., 1) * first``. The previous bone of its chain (the
+    reference's running product ``R``, equal to that bone's rotation up to rounding), or the root for a
+    chain's first bone, as the reference restarts every chain at the root."""
+    n = sk.num_joints - 1
+    prev, first = torch.zeros(n, n, dtype=like.dtype), torch.zeros(n, dtype=like.dtype)
+    for chain in sk.chains:
+        for i, (p, child) in enumerate(zip(chain[:-1], chain[1:], strict=False)):
+            if i == 0:
+                first[child - 1] = 1.0
+            else:
+                prev[p - 1, child - 1] = 1.0
+    return prev.to(like.device), first.to(like.device)
+
+
+def _local_quats(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, root_w: torch.Tensor, root_y: torch.Tensor,
+                 sk: Skeleton) -> tuple[torch.Tensor, ...]:
+    """Naive IK of joints 1..J-1 from coordinates ``(..., T, J)`` and root quaternions ``(w, 0, y, 0)``
+    ``(..., T)``: the local quaternions' ``(w, x, y, z)``, each ``(..., T, J-1)``.
+
+    Every bone's global rotation is ``qbetween(raw offset, bone direction)``; its local rotation is
+    ``qinv(previous) * rotation`` (see :func:`_previous_matrix`).
+    """
+    bones, _ = _tree_matrices(sk, x)
+    prev, first = _previous_matrix(sk, x)
+    ux, uy, uz = _const(sk.raw_offsets[1:], x).unbind(-1)  # (J-1,) each
+    vx, vy, vz = x @ bones, y @ bones, z @ bones
+    norm = _norm3(vx, vy, vz).clamp_min(1e-12)
+    vx, vy, vz = vx / norm, vy / norm, vz / norm
+    # qbetween(u, v) = normalize(sqrt(|u|^2 |v|^2) + u.v, u x v)
+    w = torch.sqrt((ux * ux + uy * uy + uz * uz) * (vx * vx + vy * vy + vz * vz)) + (ux * vx + uy * vy + uz * vz)
+    rx, ry, rz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
+    qn = torch.sqrt(w * w + rx * rx + ry * ry + rz * rz)
+    rw, rx, ry, rz = w / qn, rx / qn, ry / qn, rz / qn
+    pw, px = rw @ prev + root_w[..., None] * first, rx @ prev
+    py, pz = ry @ prev + root_y[..., None] * first, rz @ prev
+    # qmul(qinv(p), r)
+    return (pw * rw + px * rx + py * ry + pz * rz, pw * rx - px * rw - py * rz + pz * ry,
+            pw * ry + px * rz - py * rw - pz * rx, pw * rz - px * ry + py * rx - pz * rw)
