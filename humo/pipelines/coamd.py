@@ -24,6 +24,7 @@ import torch
 
 from humo.guidance import ClassifierFreeGuidance, split_guidance
 from humo.models.text_encoder import check_texts
+from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
 from humo.pipelines.common import sample_seeds
 from humo.schedulers.flow_matching import FlowMatchingScheduler, Solver
@@ -52,10 +53,13 @@ class CoAMDPipeline(CoAMDEditMixin):
         text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``; default
             ``TextEncoder(text_encoder_name)`` created on first use.
         recognizer: optional ``ActionRecognizer`` used by :class:`humo.guidance.RecognizerGuidance`.
+        cleanup: :class:`humo.pipelines.cleanup.MotionCleanup` applied to every decoded motion (fixed
+            skeleton, floor, foot locking); default: per-clip skeletons (a loaded pipeline uses its
+            ``skeleton.json``).
     """
 
     def __init__(self, autoencoder, coamd, text_encoder=None, recognizer=None,
-                 text_encoder_name: str = "minilm", fps: float = FPS):
+                 text_encoder_name: str = "minilm", fps: float = FPS, cleanup: MotionCleanup | None = None):
         if autoencoder.latent_dim != coamd.latent_dim:
             raise ValueError(f"autoencoder latents are {autoencoder.latent_dim}-d but CoAMD expects "
                              f"{coamd.latent_dim}")
@@ -66,6 +70,7 @@ class CoAMDPipeline(CoAMDEditMixin):
         self.text_encoder_name = text_encoder_name
         self.fps = float(fps)
         self.downsample = int(getattr(autoencoder, "downsample", 4))
+        self.cleanup = cleanup if cleanup is not None else MotionCleanup(fps=self.fps)
 
     # ------------------------------------------------------------------ components
     @property
@@ -197,7 +202,7 @@ class CoAMDPipeline(CoAMDEditMixin):
         return out
 
     @torch.no_grad()
-    def _generate_batch(self, cond, texts, frames, seeds, overlap, **loop) -> list[torch.Tensor]:
+    def _generate_batch(self, cond, texts, frames, seeds, overlap, foot_lock=None, **loop) -> list[torch.Tensor]:
         """Joints ``(T_i, 22, 3)`` per sample; windows after the first continue from ``overlap`` tokens."""
         w, dev, d = self.coamd.max_tokens, self.device, self.coamd.latent_dim
         need = [math.ceil(f / self.downsample) for f in frames]
@@ -231,12 +236,12 @@ class CoAMDPipeline(CoAMDEditMixin):
             decoded = self.decode(torch.stack([out[i] for i in idx]))
             for j, i in enumerate(idx):
                 joints[i] = decoded[j, :frames[i]]
-        return joints
+        return self.cleanup.apply(joints, foot_lock=foot_lock)
 
     def generate(self, text: str | list[str], seconds=None, frames=None, seed: int | None = None,
                  steps: int = 18, flow_steps: int = 32, solver: Solver | str = Solver.EULER, guidance=None,
                  batch_size: int = 32, generator: torch.Generator | None = None, temperature: float = 1.0,
-                 overlap_seconds: float | None = None):
+                 overlap_seconds: float | None = None, foot_lock: bool = True):
         """Generate motion(s) from text.
 
         Args:
@@ -249,6 +254,8 @@ class CoAMDPipeline(CoAMDEditMixin):
             batch_size: prompts per forward pass.
             temperature: initial-noise scale.
             overlap_seconds: context kept between outpainting windows (default half a window).
+            foot_lock: pin planted feet (``self.cleanup``: every motion is on the pipeline's fixed skeleton
+                and on the floor either way).
 
         Returns:
             a :class:`humo.motion.Motion` for a string prompt, a list for a list of prompts.
@@ -272,9 +279,9 @@ class CoAMDPipeline(CoAMDEditMixin):
         motions = []
         for s in range(0, len(texts), batch_size):
             sl = slice(s, s + batch_size)
-            joints = self._generate_batch(cond[sl], texts[sl], lengths[sl], seeds[sl], overlap, **loop)
-            meta = {"model": "coamd", "steps": steps, "flow_steps": flow_steps,
-                    "solver": Solver(solver).value, "guidance": _describe(guidance)}
+            joints = self._generate_batch(cond[sl], texts[sl], lengths[sl], seeds[sl], overlap, foot_lock, **loop)
+            meta = {"model": "coamd", "steps": steps, "flow_steps": flow_steps, "solver": Solver(solver).value,
+                    "guidance": _describe(guidance), "cleanup": self.cleanup.describe(foot_lock)}
             motions += [Motion(j.cpu(), fps=self.fps, text=t, seed=sd, meta=meta)
                         for j, t, sd in zip(joints, texts[sl], seeds[sl], strict=True)]
         return motions[0] if isinstance(text, str) else motions
@@ -290,6 +297,8 @@ class CoAMDPipeline(CoAMDEditMixin):
         self.coamd.save_pretrained(folder / "coamd")
         if self.recognizer is not None:
             self.recognizer.save_pretrained(folder / "recognizer")
+        if self.cleanup.offsets is not None:
+            save_skeleton(folder / SKELETON_FILE, self.cleanup.offsets)
         meta = {"pipeline": "CoAMDPipeline", "humo_version": __version__, "fps": self.fps,
                 "text_encoder": self.text_encoder_name, "autoencoder": type(self.autoencoder).__name__,
                 "recognizer": None if self.recognizer is None else type(self.recognizer).__name__}
@@ -345,4 +354,5 @@ class CoAMDPipeline(CoAMDEditMixin):
             recognizer = component(meta["recognizer"]).from_pretrained(folder / "recognizer",
                                                                        map_location=map_location)
         return cls(ae, coamd, text_encoder=text_encoder, recognizer=recognizer,
-                   text_encoder_name=meta.get("text_encoder", "minilm"), fps=float(meta.get("fps", FPS)))
+                   text_encoder_name=meta.get("text_encoder", "minilm"), fps=float(meta.get("fps", FPS)),
+                   cleanup=MotionCleanup.from_folder(folder, fps=float(meta.get("fps", FPS))))
