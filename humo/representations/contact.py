@@ -34,13 +34,15 @@ def ground(joints: torch.Tensor) -> torch.Tensor:
 
 
 def contact_labels(joints: torch.Tensor, fps: float = 20.0, height: float = 0.05,
-                   threshold: float = 0.002) -> torch.Tensor:
+                   threshold: float = 0.002, relative: float = 0.5) -> torch.Tensor:
     """Foot contacts ``(..., T, 4)`` (left ankle, left toe, right ankle, right toe), bool.
 
     A foot joint is in contact when it is within ``height`` metres of its own lowest point over the clip
     *and* it moves little: the HumanML3D rule of :func:`humo.representations.humanml3d.foot_contacts`
-    (squared frame-to-frame displacement below ``threshold`` at 20 fps; scaled to other rates so the
-    speed limit stays ``sqrt(threshold) * 20`` m/s). The last frame repeats the last displacement label.
+    (squared frame-to-frame displacement below ``threshold`` at 20 fps, i.e. 0.89 m/s; scaled to other
+    rates), or slower than ``relative`` times the pelvis' horizontal speed (a stance foot moves far slower
+    than the body, also in a fast generated run whose feet never quite stop). The last frame repeats the
+    last displacement label.
     """
     joints = _check(joints)
     if joints.shape[-3] < 2:
@@ -48,6 +50,10 @@ def contact_labels(joints: torch.Tensor, fps: float = 20.0, height: float = 0.05
     feet = joints[..., list(FEET), :]  # (..., T, 4, 3)
     low = feet[..., 1] <= feet[..., 1].amin(dim=-2, keepdim=True) + height  # (..., T, 4)
     slow = foot_contacts(joints, threshold=threshold * (20.0 / fps) ** 2) > 0.5  # (..., T-1, 4)
+    step = joints[..., 1:, :, :] - joints[..., :-1, :, :]  # (..., T-1, 22, 3)
+    foot_speed = step[..., list(FEET), :][..., [0, 2]].norm(dim=-1)  # (..., T-1, 4) per frame
+    root_speed = step[..., :1, :][..., [0, 2]].norm(dim=-1)  # (..., T-1, 1)
+    slow = slow | (foot_speed < relative * root_speed)
     slow = torch.cat([slow, slow[..., -1:, :]], dim=-2)
     return low & slow
 
