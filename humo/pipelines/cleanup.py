@@ -66,7 +66,7 @@ class MotionCleanup:
 
     Args:
         offsets: the rig ``(22, 3)``; ``None`` fits each clip on its own mean skeleton.
-        refine_steps: Adam steps of :func:`humo.representations.rig.fit_rig` after its closed form.
+        refine_steps: Gauss-Newton iterations of :func:`humo.representations.rig.fit_rig` after its closed form.
         foot_lock: lock planted feet (on by default; each call may override it).
         blend: frames over which a foot lock blends in and out.
         contact_height: metres above a foot joint's lowest point that still count as planted.
@@ -74,7 +74,7 @@ class MotionCleanup:
     """
 
     offsets: torch.Tensor | None = None
-    refine_steps: int = 30
+    refine_steps: int = 2
     foot_lock: bool = True
     blend: int = 3
     contact_height: float = 0.05

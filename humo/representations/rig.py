@@ -9,8 +9,8 @@ with the conventions of humo's BVH writer (:func:`humo.data.bvh_ik.joints_to_bvh
 
 Positions on a rig depend only on the root position, the orientations of the two branching joints
 and the direction of every other bone, so :func:`rig_forward` takes exactly those; :func:`fit_rig`
-finds them for target joints (closed form, then optionally a few batched Adam steps on the squared
-joint error). Every output of :func:`fit_rig` has the rig's bone lengths to float precision, and
+finds them for target joints (closed form, then optionally a few batched Gauss-Newton steps on the
+squared joint error). Every output of :func:`fit_rig` has the rig's bone lengths to float precision, and
 writing it as BVH gives back the rig's offsets (the writer measures the same frames).
 """
 
@@ -138,15 +138,27 @@ def _closed_form(target: torch.Tensor, offsets: torch.Tensor):
     return out[0], rots, dirs
 
 
-def fit_rig(joints: torch.Tensor, offsets: torch.Tensor, steps: int = 0, lr: float = 0.01,
+def _frame_positions(params: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """One frame: ``params (60,)`` = root (3), pelvis and spine3 rotations (6-D each), chain bone directions
+    (15 x 3) -> joint positions ``(22, 3)`` (for ``torch.func`` transforms)."""
+    root, r0, r9 = params[:3], cont6d_to_matrix(params[3:9]), cont6d_to_matrix(params[9:15])
+    dirs = params[15:].reshape(len(CHAIN), 3)
+    full = torch.zeros(NUM_JOINTS, 3, dtype=params.dtype, device=params.device).index_add(
+        0, torch.tensor(CHAIN, device=params.device), dirs)  # chain rows filled, others unused
+    return rig_forward(root, {0: r0, 9: r9}, full, offsets)
+
+
+def fit_rig(joints: torch.Tensor, offsets: torch.Tensor, steps: int = 0, damping: float = 1e-3,
             weights: torch.Tensor | None = None) -> torch.Tensor:
     """Put ``joints (..., T, 22, 3)`` on the rig ``offsets (22, 3)``; returns ``(..., T, 22, 3)``.
 
     The closed form keeps the pelvis where it is, orients both branching joints by a least-squares
     (Kabsch) fit of their children and aims every other bone from its fitted parent at its target
-    child. ``steps > 0`` then runs that many batched Adam steps (learning rate ``lr``) on the root,
-    the branch rotations (6-D) and the bone directions, minimising the (``weights (22,)``-weighted)
-    squared joint error. Bone lengths equal the rig's in every frame whatever ``steps`` is.
+    child. ``steps > 0`` then runs that many damped Gauss-Newton (Levenberg-Marquardt) iterations per
+    frame on the root, the branch rotations (6-D) and the bone directions, minimising the
+    (``weights (22,)``-weighted) squared joint error; a frame keeps a step only if it lowers its error,
+    so the error never rises and every frame is fitted independently of the batch. Bone lengths equal
+    the rig's in every frame whatever ``steps`` is.
     """
     joints = _check_joints(joints)
     offsets = check_offsets(offsets, like=joints)
@@ -156,18 +168,29 @@ def fit_rig(joints: torch.Tensor, offsets: torch.Tensor, steps: int = 0, lr: flo
     root, rots, dirs = _closed_form(target, offsets)
     if steps == 0:
         return rig_forward(root, rots, dirs, offsets)
-    w = torch.ones(NUM_JOINTS, dtype=target.dtype, device=target.device) if weights is None else \
-        torch.as_tensor(weights, dtype=target.dtype, device=target.device)
-    with torch.enable_grad():
-        root_p = root.clone().requires_grad_(True)
-        rot_p = {k: matrix_to_cont6d(r).clone().requires_grad_(True) for k, r in rots.items()}
-        dir_p = dirs.clone().requires_grad_(True)
-        opt = torch.optim.Adam([root_p, dir_p, *rot_p.values()], lr=lr, eps=1e-4)  # eps: near-zero gradients (float noise) make near-zero steps
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            pos = rig_forward(root_p, {k: cont6d_to_matrix(v) for k, v in rot_p.items()}, dir_p, offsets)
-            loss = (((pos - target) ** 2).sum(-1) * w).sum()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            return rig_forward(root_p, {k: cont6d_to_matrix(v) for k, v in rot_p.items()}, dir_p, offsets)
+    from torch.func import jacfwd, vmap
+
+    lead = target.shape[:-2]
+    x = target.reshape(-1, NUM_JOINTS, 3)  # (N, 22, 3): every frame is its own problem
+    p = torch.cat([root.reshape(-1, 3), matrix_to_cont6d(rots[0]).reshape(-1, 6),
+                   matrix_to_cont6d(rots[9]).reshape(-1, 6), dirs[..., list(CHAIN), :].reshape(x.shape[0], -1)], -1)
+    w = torch.ones(NUM_JOINTS, dtype=x.dtype, device=x.device) if weights is None else \
+        torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    sw = w.sqrt()[:, None]  # (22, 1)
+
+    def residual(params, tgt):  # (60,), (22, 3) -> (66,)
+        return ((_frame_positions(params, offsets) - tgt) * sw).reshape(-1)
+
+    res = vmap(residual)
+    r = res(p, x)  # (N, 66)
+    eye = torch.eye(p.shape[-1], dtype=x.dtype, device=x.device)
+    for _ in range(steps):
+        jac = vmap(jacfwd(residual))(p, x)  # (N, 66, 60)
+        jtj = jac.transpose(1, 2) @ jac
+        lhs = jtj + damping * torch.diag_embed(torch.diagonal(jtj, dim1=1, dim2=2)) + 1e-6 * eye
+        step = torch.linalg.solve(lhs, -(jac.transpose(1, 2) @ r[..., None]))[..., 0]
+        r_new = res(p + step, x)
+        better = ((r_new**2).sum(-1) < (r**2).sum(-1))[:, None]
+        p = torch.where(better, p + step, p)
+        r = torch.where(better, r_new, r)
+    return vmap(lambda q: _frame_positions(q, offsets))(p).reshape(lead + (NUM_JOINTS, 3))
