@@ -37,7 +37,8 @@ def contact_labels(joints: torch.Tensor, fps: float = 20.0, height: float = 0.05
                    threshold: float = 0.002, relative: float = 0.5) -> torch.Tensor:
     """Foot contacts ``(..., T, 4)`` (left ankle, left toe, right ankle, right toe), bool.
 
-    A foot joint is in contact when it is within ``height`` metres of its own lowest point over the clip
+    A foot joint is in contact when it is within ``height`` metres of the lowest point over the clip of
+    that joint on either foot (ankles and toes are compared with their own kind)
     *and* it moves little: the HumanML3D rule of :func:`humo.representations.humanml3d.foot_contacts`
     (squared frame-to-frame displacement below ``threshold`` at 20 fps, i.e. 0.89 m/s; scaled to other
     rates), or slower than ``relative`` times the pelvis' horizontal speed (a stance foot moves far slower
@@ -48,7 +49,9 @@ def contact_labels(joints: torch.Tensor, fps: float = 20.0, height: float = 0.05
     if joints.shape[-3] < 2:
         return torch.zeros(joints.shape[:-3] + (1, 4), dtype=torch.bool, device=joints.device)
     feet = joints[..., list(FEET), :]  # (..., T, 4, 3)
-    low = feet[..., 1] <= feet[..., 1].amin(dim=-2, keepdim=True) + height  # (..., T, 4)
+    lowest = feet[..., 1].amin(dim=-2)  # (..., 4) per joint over the clip
+    lowest = torch.minimum(lowest, lowest[..., [2, 3, 0, 1]])  # ankles share one level, toes another
+    low = feet[..., 1] <= lowest[..., None, :] + height  # (..., T, 4)
     slow = foot_contacts(joints, threshold=threshold * (20.0 / fps) ** 2) > 0.5  # (..., T-1, 4)
     step = joints[..., 1:, :, :] - joints[..., :-1, :, :]  # (..., T-1, 22, 3)
     foot_speed = step[..., list(FEET), :][..., [0, 2]].norm(dim=-1)  # (..., T-1, 4) per frame
