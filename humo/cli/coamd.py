@@ -58,10 +58,13 @@ def _pipeline(model: Path, device: str, threads: int | None):
     return CoAMDPipeline.from_pretrained(model).to(pick_device(device))  # model None -> bundled
 
 
-def _guidance(pipe, cfg: float, cfg_schedule: str, recognizer_scale: float) -> list:
-    from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
+def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float,
+              cfg_rescale: float | None = None) -> list:
+    from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, ClassifierFreeGuidance, RecognizerGuidance
 
-    guidance = [ClassifierFreeGuidance(cfg, schedule=cfg_schedule)]
+    cfg = DEFAULT_CFG_SCALE if cfg is None else cfg
+    cfg_rescale = DEFAULT_CFG_RESCALE if cfg_rescale is None else cfg_rescale
+    guidance = [ClassifierFreeGuidance(cfg, schedule=cfg_schedule, rescale=cfg_rescale)]
     if recognizer_scale:
         if pipe.recognizer is None:
             raise UserError("--recognizer-scale needs a model folder with a recognizer/ component")
@@ -108,9 +111,15 @@ def generate_command(
     seconds: float | None = typer.Option(None, help="Length in seconds (default: predicted from the text)."),
     prompts: Path | None = typer.Option(None, "--prompts", help="Text file, one 'text#seconds' per line."),
     seed: int | None = typer.Option(None, help="Seed of the first motion (the i-th uses seed + i)."),
-    cfg: float = typer.Option(4.5, "--cfg", help="Classifier-free guidance scale (1 = off)."),
+    cfg: float | None = typer.Option(None, "--cfg", help="Classifier-free guidance scale (1 = off; default: "
+                                     "humo.guidance.DEFAULT_CFG_SCALE)."),
     cfg_schedule: str = typer.Option("constant", help="CFG schedule: constant or linear (MAR)."),
+    cfg_rescale: float | None = typer.Option(None, help="CFG rescale 0..1, keeps speeds real (0 = off; default: "
+                                             "humo.guidance.DEFAULT_CFG_RESCALE)."),
     recognizer_scale: float = typer.Option(0.0, help="Recognizer guidance step (0 = off; CoAMD uses 1)."),
+    foot_lock: bool = typer.Option(True, "--foot-lock/--no-foot-lock", help="Pin planted feet (leg IK)."),
+    skeleton: Path | None = typer.Option(None, "--skeleton", help="Skeleton to generate on: skeleton.json or a "
+                                         "motion file (.bvh, .npy, .json; its mean skeleton). Default: the model's."),
     steps: int = typer.Option(18, help="Autoregressive steps."),
     flow_steps: int = typer.Option(32, help="ODE steps per token."),
     solver: str = typer.Option("euler", help="ODE solver: euler or heun."),
@@ -140,9 +149,13 @@ def generate_command(
     if visual:
         _outputs(out.with_suffix(".npy"), len(texts), force)  # refuse before any work if joints would clash
     pipe = _pipeline(model, device, threads)
+    if skeleton is not None:
+        from humo.pipelines.cleanup import load_skeleton
+
+        pipe.cleanup.offsets = load_skeleton(skeleton)
     motions = pipe.generate(texts, seconds=lengths, seed=seed, steps=steps, flow_steps=flow_steps,
-                            solver=solver, guidance=_guidance(pipe, cfg, cfg_schedule, recognizer_scale),
-                            batch_size=batch_size)
+                            solver=solver, guidance=_guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale),
+                            batch_size=batch_size, foot_lock=foot_lock)
     for m, p in zip(motions, paths, strict=True):
         m.save(p, overwrite=force)
         extra = ""

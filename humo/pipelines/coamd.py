@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from humo.guidance import ClassifierFreeGuidance, split_guidance
+from humo.guidance import default_guidance, split_guidance
 from humo.models.text_encoder import check_texts
 from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
@@ -250,7 +250,8 @@ class CoAMDPipeline(CoAMDEditMixin):
                 (else 4 s). Longer than the window (9.8 s) -> autoregressive outpainting.
             seed: sample ``i`` uses ``seed + i``; or ``generator`` draws the seeds; default random.
             steps: AR steps; flow_steps, solver: the flow ODE per token (``euler`` / ``heun``).
-            guidance: guidance object(s); ``None`` -> ``[ClassifierFreeGuidance(4.5)]``; ``[]`` -> none.
+            guidance: guidance object(s); ``None`` -> :func:`humo.guidance.default_guidance` (CFG 4.5 with
+                rescale 0.7); ``[]`` -> none.
             batch_size: prompts per forward pass.
             temperature: initial-noise scale.
             overlap_seconds: context kept between outpainting windows (default half a window).
@@ -266,7 +267,7 @@ class CoAMDPipeline(CoAMDEditMixin):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(4.5)]
+            guidance = default_guidance()
         w = self.coamd.max_tokens
         overlap = w // 2 if overlap_seconds is None else round(overlap_seconds * self.fps / self.downsample)
         if not 1 <= overlap < w:
