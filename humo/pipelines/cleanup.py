@@ -66,7 +66,9 @@ class MotionCleanup:
 
     Args:
         offsets: the rig ``(22, 3)``; ``None`` fits each clip on its own mean skeleton.
-        refine_steps: Gauss-Newton iterations of :func:`humo.representations.rig.fit_rig` after its closed form.
+        refine_steps: Gauss-Newton iterations of :func:`humo.representations.rig.fit_rig` after its closed form
+            (0 by default: on the bundled model 2 iterations lower the mean joint change from 3.30 to 3.14 cm
+            but cost ~80x the closed form, more than generating the motion).
         foot_lock: lock planted feet (on by default; each call may override it).
         blend: frames over which a foot lock blends in and out.
         contact_height: metres above a foot joint's lowest point that still count as planted.
@@ -74,7 +76,7 @@ class MotionCleanup:
     """
 
     offsets: torch.Tensor | None = None
-    refine_steps: int = 2
+    refine_steps: int = 0
     foot_lock: bool = True
     blend: int = 3
     contact_height: float = 0.05
