@@ -74,7 +74,8 @@ def settings(pipe) -> dict[str, tuple[list, bool | None]]:
     }
     if pipe.recognizer is not None:
         pipe.recognizer.set_text_encoder(pipe.text_encoder)
-        out["CFG 3 rescale 0.7 + recognizer 1"] = ([cfg(3.0, rescale=0.7), RecognizerGuidance(pipe.recognizer, 1.0)], True)
+        rec = RecognizerGuidance(pipe.recognizer, 1.0)
+        out["CFG 4.5 rescale 0.7 + recognizer 1"] = ([cfg(4.5, rescale=0.7), rec], True)
     return out
 
 
@@ -90,7 +91,7 @@ def table(results: dict) -> str:
         g, k = res["generated"], res["kinematics"]
         cls = k["classes"]
 
-        def med(prefixes, stat):
+        def med(prefixes, stat, cls=cls):
             vals = [c["median"][stat] for a, c in cls.items() if a.startswith(prefixes)]
             return sum(vals) / len(vals) if vals else float("nan")
 
@@ -101,9 +102,9 @@ def table(results: dict) -> str:
         o = k["overall"]
         all_in = sum(o[s] for s in ("root_speed", "foot_skating", "lowest_foot", "jerk", "bone_std")) / 5
         lines.append(f"| {name} | {fmt(g['R@1']['mean'])} | {fmt(g['R@3']['mean'])} | {fmt(g['FID']['mean'])} | "
-                     f"{fmt(g['CLIP']['mean'])} | {fmt(cls.get('run', {}).get('median', {}).get('root_speed', float('nan')), 2)} | "
+                     f"{fmt(g['CLIP']['mean'])} | {fmt(med(('run',), 'root_speed'), 2)} | "
                      f"{fmt(med(loco_walk, 'root_speed'), 2)} | {fmt(med(loco_walk, 'foot_skating'))} | "
-                     f"{fmt(cls.get('run', {}).get('median', {}).get('foot_skating', float('nan')))} | "
+                     f"{fmt(med(('run',), 'foot_skating'))} | "
                      f"{fmt(med(standing, 'foot_skating'))} | {fmt(lowest, 1)} | {fmt(bone, 2)} | "
                      f"{fmt(o['locomotion_speed_inside'], 2)} | {fmt(all_in, 2)} |")
     return "\n".join(lines)

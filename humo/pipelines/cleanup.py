@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from humo.representations.contact import contact_labels, foot_lock as lock_feet, ground
+from humo.representations.contact import contact_labels, ground
+from humo.representations.contact import foot_lock as lock_feet
 from humo.representations.rig import NUM_JOINTS, check_offsets, fit_rig, rig_offsets
 
 SKELETON_FILE = "skeleton.json"

@@ -49,7 +49,8 @@ def generator_fn(pipeline, guidance: list, seed: int = 0, record: Callable | Non
 
     ``lengths`` count feature rows, so ``lengths + 1`` joint frames are generated. Every call draws new
     seeds (``seed``, ``seed + B``, ...) so replications and MultiModality repeats differ. ``record(texts,
-    motions)``, when given, sees every generated batch (e.g. a :class:`~humo.pipelines.plausibility.KinematicsRecorder`).
+    motions)``, when given, sees every generated batch (e.g. a
+    :class:`~humo.pipelines.plausibility.KinematicsRecorder`).
     """
     state = {"next": seed}
 

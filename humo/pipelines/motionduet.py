@@ -291,5 +291,6 @@ class MotionDuetPipeline:
             raise ValueError(f"corrupt {meta_path}: {e}") from e
         model = MotionDuet.from_pretrained(folder / "model", map_location=map_location)
         scheduler = DDPMScheduler(**meta["scheduler"]) if "scheduler" in meta else None
-        return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler,
-                   fps=float(meta.get("fps", FPS)), cleanup=MotionCleanup.from_folder(folder, fps=float(meta.get("fps", FPS))))
+        fps = float(meta.get("fps", FPS))
+        return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler, fps=fps,
+                   cleanup=MotionCleanup.from_folder(folder, fps=fps))

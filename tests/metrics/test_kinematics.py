@@ -7,8 +7,16 @@ import math
 import pytest
 import torch
 
-from humo.metrics.kinematics import (bone_std, foot_skating, jerk, kinematic_stats, lowest_foot, penetration,
-                                     root_speed, share_inside)
+from humo.metrics.kinematics import (
+    bone_std,
+    foot_skating,
+    jerk,
+    kinematic_stats,
+    lowest_foot,
+    penetration,
+    root_speed,
+    share_inside,
+)
 from humo.representations.contact import ground
 from tests.helpers import synthetic_joints
 
@@ -31,7 +39,8 @@ def test_bone_std_is_zero_when_rigid_and_the_stretch_otherwise():
     x = synthetic_joints(40, batch=(2,))
     assert float(bone_std(x).max()) < 1e-9
     y = x.clone()
-    y[..., 21, :] = y[..., 19, :] + (x[..., 21, :] - x[..., 19, :]) * torch.tensor([1.0, 1.2]).repeat(20)[:, None].double()
+    factor = torch.tensor([1.0, 1.2], dtype=torch.float64).repeat(20)[:, None]  # (40, 1)
+    y[..., 21, :] = y[..., 19, :] + (x[..., 21, :] - x[..., 19, :]) * factor
     expected = 0.1 * float((x[0, 0, 21] - x[0, 0, 19]).norm())  # lengths alternate L and 1.2 L: std 0.1 L
     assert float(bone_std(y)[0]) == pytest.approx(expected, rel=1e-6)
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from humo.guidance import AutoGuidance, ClassifierFreeGuidance, RecognizerGuidance
+from humo.metrics.kinematics import bone_std
 from humo.models.autoencoder import MotionAutoencoder
 from humo.models.coamd import CoAMD
 from humo.models.recognizer import RECOGNIZER_PRESETS, ActionRecognizer
 from humo.motion import Motion
-from humo.metrics.kinematics import bone_std
 from humo.pipelines.cleanup import MotionCleanup
 from humo.pipelines.coamd import CoAMDPipeline, keep_mask
 from humo.representations.rig import fit_rig, rig_offsets

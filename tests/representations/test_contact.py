@@ -43,13 +43,15 @@ def test_two_bone_ik_reaches_targets_and_keeps_lengths():
     knee = torch.tensor([0.05, -0.4, 0.1], dtype=torch.float64).expand(50, 3)
     ankle = torch.tensor([0.0, -0.8, 0.0], dtype=torch.float64).expand(50, 3)
     target = torch.randn(50, 3, generator=g, dtype=torch.float64)
-    target = target / target.norm(dim=-1, keepdim=True) * (0.1 + 0.6 * torch.rand(50, 1, generator=g, dtype=torch.float64))
+    reach = 0.1 + 0.6 * torch.rand(50, 1, generator=g, dtype=torch.float64)
+    target = target / target.norm(dim=-1, keepdim=True) * reach
     upper, lower = (knee - hip).norm(dim=-1), (ankle - knee).norm(dim=-1)
     new_knee, new_ankle = two_bone_ik(hip, knee, ankle, target, upper, lower)
     torch.testing.assert_close(new_ankle, target)
     torch.testing.assert_close((new_knee - hip).norm(dim=-1), upper)
     torch.testing.assert_close((new_ankle - new_knee).norm(dim=-1), lower)
-    far = two_bone_ik(hip, knee, ankle, torch.tensor([0.0, -5.0, 0.0], dtype=torch.float64).expand(50, 3), upper, lower)[1]
+    away = torch.tensor([0.0, -5.0, 0.0], dtype=torch.float64).expand(50, 3)
+    far = two_bone_ik(hip, knee, ankle, away, upper, lower)[1]
     assert torch.allclose(far.norm(dim=-1), upper + lower, atol=1e-3)  # out of reach: stretched towards it
 
 
