@@ -35,6 +35,27 @@ class Passthrough:
         return {"skeleton": "none (raw decoder output)", "foot_lock": False}
 
 
+class Cached:
+    """Wraps a pipeline: records every ``generate`` call's motions to ``path`` (generation is the expensive part),
+    or replays them in the same order. The protocol's batches, crops and seeds depend only on its seed, so a
+    replay with another evaluator sees exactly the motions the recording generated."""
+
+    def __init__(self, pipe, path: Path, replay: bool):
+        self.pipe, self.path, self.replay, self.fps = pipe, path, replay, pipe.fps
+        self.calls = torch.load(path) if replay else []
+
+    def generate(self, texts, **kwargs):
+        from humo.motion import Motion
+
+        if self.replay:
+            joints = self.calls.pop(0)
+            return [Motion(j, fps=self.fps, text=t) for j, t in zip(joints, texts, strict=True)]
+        motions = self.pipe.generate(texts, **kwargs)
+        self.calls.append([m.joints for m in motions])
+        torch.save(self.calls, self.path)
+        return motions
+
+
 class Stratified:
     """``n`` test items dealt round-robin over the action classes (same items for every setting)."""
 
@@ -119,6 +140,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="semicolon-separated setting names (default: all)")
     ap.add_argument("--out", type=Path, required=True, help="output stem (.md and .json)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cache", type=Path, help="folder for the generated motions of each setting")
+    ap.add_argument("--replay", action="store_true", help="evaluate the motions in --cache instead of generating")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = CoAMDPipeline.from_pretrained()
@@ -132,7 +155,11 @@ def main() -> None:
         if chosen and name not in chosen:
             continue
         pipe.cleanup = Passthrough() if mode is None else cleanup
-        res, _ = evaluate_conditions(pipe, {name: guidance}, data, ev, replications=args.replications, mm_prompts=0,
+        gen = pipe
+        if args.cache is not None:
+            args.cache.mkdir(parents=True, exist_ok=True)
+            gen = Cached(pipe, args.cache / (name.replace(" ", "_").replace("/", "-") + ".pt"), args.replay)
+        res, _ = evaluate_conditions(gen, {name: guidance}, data, ev, replications=args.replications, mm_prompts=0,
                                      progress=False, real_kinematics=real, foot_lock=bool(mode),
                                      diversity_times=diversity_times(len(data)))
         results[name] = res[name]
