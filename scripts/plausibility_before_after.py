@@ -20,7 +20,7 @@ from humo.pipelines.coamd import CoAMDPipeline
 
 PROMPTS = ("a person runs", "a person walks forward", "a person waves with the right hand")
 SETTINGS = {"CFG 4.5 (old default)": [CFG(4.5)], "CFG 2": [CFG(2.0)], "CFG 3": [CFG(3.0)],
-            "CFG 4.5 rescale 0.7 (new default)": [CFG(4.5, rescale=0.7)], "CFG 3 rescale 0.7": [CFG(3.0, rescale=0.7)],
+            "CFG 4.5 rescale 0.7": [CFG(4.5, rescale=0.7)], "CFG 3 rescale 0.7 (new default)": [CFG(3.0, rescale=0.7)],
             "CFG 4.5 linear (MAR)": [CFG(4.5, schedule="linear")]}
 
 

@@ -250,7 +250,7 @@ class CoAMDPipeline(CoAMDEditMixin):
                 (else 4 s). Longer than the window (9.8 s) -> autoregressive outpainting.
             seed: sample ``i`` uses ``seed + i``; or ``generator`` draws the seeds; default random.
             steps: AR steps; flow_steps, solver: the flow ODE per token (``euler`` / ``heun``).
-            guidance: guidance object(s); ``None`` -> :func:`humo.guidance.default_guidance` (CFG 4.5 with
+            guidance: guidance object(s); ``None`` -> :func:`humo.guidance.default_guidance` (CFG 3 with
                 rescale 0.7); ``[]`` -> none.
             batch_size: prompts per forward pass.
             temperature: initial-noise scale.
