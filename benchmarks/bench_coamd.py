@@ -48,9 +48,9 @@ class StraightforwardFlow:
 def use_flow(pipe, straightforward: bool) -> None:
     for name in ("flow_condition", "velocity_at"):
         if straightforward:
-            setattr(pipe.coamd, name, getattr(StraightforwardFlow(pipe.coamd), name))
+            setattr(pipe.transformer, name, getattr(StraightforwardFlow(pipe.transformer), name))
         else:
-            pipe.coamd.__dict__.pop(name, None)
+            pipe.transformer.__dict__.pop(name, None)
 
 
 PROMPTS = ["a person walks forward", "a person waves with the right hand", "someone jumps in place",

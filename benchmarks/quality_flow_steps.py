@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from humo.guidance import ClassifierFreeGuidance  # noqa: E402
 from humo.models.text_encoder import CachedTextEncoder  # noqa: E402
-from humo.pipelines.coamd import CoAMDPipeline  # noqa: E402
+from humo.pipelines.coamd import CoAMD  # noqa: E402
 
 PROMPTS = ["a person walks forward", "a person runs forward", "a person waves with the right hand",
            "someone jumps in place", "a person turns around", "a person kicks with the left leg",
@@ -53,12 +53,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = CoAMDPipeline.from_pretrained(None)
+    pipe = CoAMD.from_pretrained(None)
     texts = [p for p in PROMPTS for _ in range(args.seeds)]
     seeds = [s for _ in PROMPTS for s in range(args.seeds)]
     pipe._text_encoder = CachedTextEncoder.build(PROMPTS, pipe.text_encoder)
     rec = pipe.recognizer
-    rec.set_text_encoder(pipe.text_encoder)
+    rec.text_encoder = pipe.text_encoder
     prompt_emb = torch.nn.functional.normalize(rec.embed_text(PROMPTS), dim=-1)
     truth = torch.tensor([i for i in range(len(PROMPTS)) for _ in range(args.seeds)])
     guidance = [ClassifierFreeGuidance(4.5)]

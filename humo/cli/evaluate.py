@@ -22,6 +22,10 @@ def evaluate_command(
                                            "pipeline's own)."),
     conditions: str = typer.Option("none,cfg,cfg+recognizer", help=f"Comma list among {', '.join(CONDITIONS)}."),
     cfg: float = typer.Option(4.5, help="Classifier-free guidance scale."),
+    cfg_rescale: float = typer.Option(0.0, help="CFG rescale 0..1 (0: the committed tables' setting; the generation "
+                                      "default is humo.guidance.DEFAULT_CFG_RESCALE)."),
+    kinematics: bool = typer.Option(True, "--kinematics/--no-kinematics", help="Also compare each generated "
+                                    "motion's kinematics with the real clips of its class (labels.json)."),
     recognizer_scale: float = typer.Option(1.0, help="Recognizer guidance step gamma."),
     split: str = typer.Option("test", help="Split file to evaluate on."),
     replications: int = typer.Option(20, help="Protocol replications (20 in the papers)."),
@@ -70,7 +74,7 @@ def evaluate_command(
     ev = ContrastiveEvaluator.from_pretrained(evaluator).to(dev)
     guides: dict[str, list] = {}
     for name in names:
-        guide = [] if name == "none" else [ClassifierFreeGuidance(cfg)]
+        guide = [] if name == "none" else [ClassifierFreeGuidance(cfg, rescale=cfg_rescale)]
         if name == "cfg+recognizer":
             rec = pipe.recognizer
             if recognizer is not None:
@@ -81,19 +85,30 @@ def evaluate_command(
                 raise UserError("cfg+recognizer needs --recognizer or a pipeline with a recognizer/ component")
             rec.text_encoder = pipe.text_encoder
             guide.append(RecognizerGuidance(rec, scale=recognizer_scale))
-        label = {"none": "CoAMD, no guidance", "cfg": f"CoAMD + CFG {cfg:g}",
-                 "cfg+recognizer": f"CoAMD + CFG {cfg:g} + recognizer {recognizer_scale:g}"}[name]
+        cfg_label = f"CFG {cfg:g}" + (f" rescale {cfg_rescale:g}" if cfg_rescale else "")
+        label = {"none": "CoAMD, no guidance", "cfg": f"CoAMD + {cfg_label}",
+                 "cfg+recognizer": f"CoAMD + {cfg_label} + recognizer {recognizer_scale:g}"}[name]
         guides[label] = guide
     dataset = corpus_test_set(corpus, split)
+    real = None
+    if kinematics and (corpus / "labels.json").is_file():
+        from humo.pipelines.plausibility import real_statistics
+
+        real = real_statistics(corpus)
     results, table = evaluate_conditions(pipe, guides, dataset, ev, replications=replications, seed=seed,
-                                         mm_prompts=mm_prompts, mm_repeats=mm_repeats, progress=progress)
+                                         mm_prompts=mm_prompts, mm_repeats=mm_repeats, progress=progress,
+                                         real_kinematics=real)
     typer.echo(table)
     for name, res in results.items():
         typer.echo(f"{name}: {res['seconds']:.0f} s")
+        if "kinematics" in res:
+            inside = ", ".join(f"{k} {v:.2f}" for k, v in res["kinematics"]["overall"].items())
+            typer.echo(f"  share inside the real 5-95% range of the class: {inside}")
     if out is not None:
         atomic_write_bytes(out, (table + "\n").encode(), overwrite=force)
         slim = {k: {"seconds": v["seconds"], **{row: {m: {"mean": s["mean"], "interval": s["interval"]}
-                                                      for m, s in v[row].items()} for row in ("real", "generated")}}
+                                                      for m, s in v[row].items()} for row in ("real", "generated")},
+                    **({"kinematics": v["kinematics"]} if "kinematics" in v else {})}
                 for k, v in results.items()}
         atomic_write_bytes(out.with_suffix(".json"), (json.dumps(slim, indent=2) + "\n").encode(), overwrite=force)
         typer.echo(f"wrote {out}")

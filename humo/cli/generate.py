@@ -110,13 +110,16 @@ def _looks_non_english(text: str) -> bool:
     return bool(letters) and sum(ord(c) > 0x24F for c in letters) > 0.3 * len(letters)
 
 
-def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float):
-    """``None`` (the pipeline's defaults) unless an option asks for something else."""
+def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float,
+              cfg_rescale: float | None = None):
+    """``None`` (the pipeline's defaults) unless an option asks for something else; an unset scale or
+    rescale is the pipeline's default (``pipe.DEFAULT_CFG``, ``pipe.DEFAULT_CFG_RESCALE``)."""
     from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
 
-    if cfg is None and cfg_schedule == "constant" and not recognizer_scale:
+    if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and not recognizer_scale:
         return None
-    guidance = [ClassifierFreeGuidance(pipe.DEFAULT_CFG if cfg is None else cfg, schedule=cfg_schedule)]
+    guidance = [ClassifierFreeGuidance(pipe.DEFAULT_CFG if cfg is None else cfg, schedule=cfg_schedule,
+                                       rescale=pipe.DEFAULT_CFG_RESCALE if cfg_rescale is None else cfg_rescale)]
     if recognizer_scale:
         if getattr(pipe, "recognizer", None) is None:
             raise UserError("--recognizer-scale needs a CoAMD model folder with a recognizer/ component")
@@ -183,10 +186,17 @@ def generate_command(
     seed: int | None = typer.Option(None, min=0, help="Seed of the first motion (the i-th uses seed + i)."),
     cfg: float | None = typer.Option(None, "--cfg", min=0.0, max=CFG_MAX,
                                      help=f"Classifier-free guidance scale, 0..{CFG_MAX:g} (1 = off; default: "
-                                          "the model's, 4.5 for CoAMD, 7.5 for MotionDuet)."),
+                                          "the model's, 3 for CoAMD, 7.5 for MotionDuet)."),
     cfg_schedule: str = typer.Option("constant", help="CFG schedule: constant or linear (MAR)."),
+    cfg_rescale: float | None = typer.Option(None, min=0.0, max=1.0, help="CFG rescale 0..1, keeps speeds "
+                                             "real (0 = off; default: the model's, 0.7 for CoAMD, 0 for "
+                                             "MotionDuet)."),
     recognizer_scale: float = typer.Option(0.0, min=0.0, max=CFG_MAX,
                                            help="Recognizer guidance step (0 = off; CoAMD uses 1)."),
+    foot_lock: bool = typer.Option(True, "--foot-lock/--no-foot-lock", help="Pin planted feet (leg IK)."),
+    skeleton: Path | None = typer.Option(None, "--skeleton", help="Skeleton to generate on: skeleton.json or a "
+                                         "motion file (.bvh, .npy, .json; its mean skeleton). Default: the "
+                                         "model's."),
     steps: int | None = typer.Option(None, min=1, help="Sampling steps (default: CoAMD 18 AR steps, "
                                      "MotionDuet 50 DDIM steps)."),
     flow_steps: int | None = typer.Option(None, min=1, help="CoAMD: ODE steps per token (default 8; Heun: 2 "
@@ -228,13 +238,19 @@ def generate_command(
         raise UserError("--flow-steps, --solver and --recognizer-scale are CoAMD options")
     if video is not None and not video.is_file():
         raise FileNotFoundError(f"--video {video} not found")
+    if skeleton is not None and not skeleton.is_file():
+        raise FileNotFoundError(f"--skeleton {skeleton} not found")
     pipe = load_model(kind, where, device, threads, min(len(texts), batch_size))
+    if skeleton is not None:
+        from humo.pipelines.cleanup import load_skeleton
+
+        pipe.cleanup.offsets = load_skeleton(skeleton)
     loop = {k: v for k, v in dict(steps=steps, flow_steps=flow_steps, solver=solver).items() if v is not None}
     if video is not None:
         from humo.motion import Motion
 
         loop["video"] = Motion.load(video)
-    guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale)
+    guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale)
     first = secrets.randbelow(2**31 - 1 - len(texts)) if seed is None else seed
     motions = []
     with Progress("generating", len(texts), quiet) as bar:
@@ -242,7 +258,7 @@ def generate_command(
             sl = slice(s, s + batch_size)
             chunk_len = lengths[sl] if isinstance(lengths, list) else lengths
             motions += pipe.generate(texts[sl], seconds=chunk_len, seed=first + s, guidance=guidance,
-                                     batch_size=batch_size, **loop)
+                                     batch_size=batch_size, foot_lock=foot_lock, **loop)
             bar.update(len(motions))
     _write(motions, sheet, files, joints, force, quiet)
 
@@ -272,7 +288,7 @@ def edit_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output file; the suffix picks the format."),
     seed: int | None = typer.Option(None, min=0, help="Random seed."),
     cfg: float | None = typer.Option(None, "--cfg", min=0.0, max=CFG_MAX,
-                                     help=f"Classifier-free guidance scale, 0..{CFG_MAX:g} (default 4.5)."),
+                                     help=f"Classifier-free guidance scale, 0..{CFG_MAX:g} (default 3, rescale 0.7)."),
     steps: int = typer.Option(18, min=1, help="Autoregressive steps."),
     flow_steps: int = typer.Option(8, min=1, help="ODE steps per token (Heun: 2 flow-head calls per step)."),
     solver: str = typer.Option("heun", help="ODE solver: heun or euler."),

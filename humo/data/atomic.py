@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,6 +66,20 @@ def _link_exclusive(tmp: str, path: Path) -> None:
         os.replace(tmp, path)
 
 
+def _reserve_temp(path: Path, tmps: list[str]) -> str:
+    """Create an empty hidden temp file beside ``path`` (``.STEM-XXXXXXXX.SUFFIX``, exclusive, 0600),
+    appending its name to ``tmps`` *before* creating it, so a signal at any point leaves nothing unlisted."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.stem}-{secrets.token_hex(4)}{path.suffix}")
+        tmps.append(tmp)
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return tmp
+        except FileExistsError:
+            tmps.pop()
+    raise FileExistsError(f"no free temp file name beside {path}")
+
+
 def atomic_write_group(items: Sequence[tuple[str | os.PathLike, Callable[[Path], None]]], *,
                        overwrite: bool = False) -> list[Path]:
     """Write several files as one unit: ``write(tmp_path)`` for each ``(path, write)`` on a temp file
@@ -80,9 +94,7 @@ def atomic_write_group(items: Sequence[tuple[str | os.PathLike, Callable[[Path],
     linked: list[Path] = []
     try:
         for path, (_, write) in zip(paths, items, strict=True):
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-            os.close(fd)
-            tmps.append(tmp)
+            tmp = _reserve_temp(path, tmps)  # listed in tmps before it exists: an interrupt cannot orphan it
             write(Path(tmp))
             os.chmod(tmp, 0o666 & ~_umask())
         check_cancelled()

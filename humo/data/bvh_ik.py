@@ -21,8 +21,10 @@ import torch
 
 from humo.data.bvh import BVH
 from humo.representations._checks import check_tensor
-from humo.representations.rotation import matrix_to_euler, quat_to_matrix
+from humo.representations.rotation import frame_from_axes, matrix_to_euler, quat_to_matrix
 from humo.representations.skeleton import SMPL22
+
+__all__ = ["frame_from_axes", "joints_to_bvh", "swing"]
 
 # branching joint -> (left child, right child, "up" child) defining its frame
 _FRAMES = {0: (1, 2, 3), 9: (13, 14, 12)}
@@ -33,18 +35,6 @@ _EPS = 1e-9
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp(min=_EPS)
-
-
-def frame_from_axes(across: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices ``(..., 3, 3)`` whose columns are x = across, y = up (orthogonalised), z = x cross y.
-
-    ``across (..., 3)`` points to the character's left, ``up (..., 3)`` along the spine; z is then the
-    facing direction (SMPL convention: left = +x when facing +z).
-    """
-    x = _unit(across)
-    z = _unit(torch.linalg.cross(x, up, dim=-1))
-    y = torch.linalg.cross(z, x, dim=-1)
-    return torch.stack([x, y, z], dim=-1)
 
 
 def swing(v0: torch.Tensor, v1: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,9 @@ hook that updates latents after a step.
 from humo.guidance.autoguidance import AutoGuidance, DegradeMode
 from humo.guidance.base import LatentGuidance, PredictionGuidance, split_guidance
 from humo.guidance.cfg import CFGSchedule, ClassifierFreeGuidance
+from humo.guidance.defaults import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, default_guidance
 from humo.guidance.recognizer import RecognizerGuidance
 
-__all__ = ["AutoGuidance", "CFGSchedule", "ClassifierFreeGuidance", "DegradeMode", "LatentGuidance",
-           "PredictionGuidance", "RecognizerGuidance", "split_guidance"]
+__all__ = ["DEFAULT_CFG_RESCALE", "DEFAULT_CFG_SCALE", "AutoGuidance", "CFGSchedule", "ClassifierFreeGuidance",
+           "DegradeMode", "LatentGuidance", "PredictionGuidance", "RecognizerGuidance", "default_guidance",
+           "split_guidance"]

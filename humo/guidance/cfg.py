@@ -1,4 +1,10 @@
-"""Classifier-free guidance: ``pred = uncond + w (cond - uncond)`` with a schedule and a window."""
+"""Classifier-free guidance: ``pred = uncond + w (cond - uncond)`` with a schedule, a window and a rescale.
+
+The rescale (Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed", WACV 2024)
+brings the guided prediction's per-sample standard deviation back to the conditional one's and mixes
+``rescale * rescaled + (1 - rescale) * guided``: high scales then keep the text alignment without
+inflating magnitudes (for motion: speeds).
+"""
 
 from __future__ import annotations
 
@@ -26,12 +32,15 @@ class ClassifierFreeGuidance(PredictionGuidance):
         schedule: ``"constant"`` or ``"linear"`` (MAR: ``1 + (w - 1) * revealed / total``).
         start, stop: the window, as fractions of the steps, where guidance is applied; outside
             it the conditional prediction is returned and the loop runs one pass.
+        rescale: 0 (off) .. 1: weight of the std-rescaled guided prediction (std over all but the
+            first dim, per sample).
     """
 
     scale: float = 4.5
     schedule: CFGSchedule | str = CFGSchedule.CONSTANT
     start: float = 0.0
     stop: float = 1.0
+    rescale: float = 0.0
 
     def __post_init__(self):
         try:
@@ -41,6 +50,8 @@ class ClassifierFreeGuidance(PredictionGuidance):
                              ) from None
         if not 0.0 <= self.start <= self.stop <= 1.0:
             raise ValueError(f"need 0 <= start <= stop <= 1, got start={self.start}, stop={self.stop}")
+        if not 0.0 <= self.rescale <= 1.0:
+            raise ValueError(f"CFG rescale must be in [0, 1], got {self.rescale}")
         if not torch.isfinite(torch.tensor(float(self.scale))) or float(self.scale) < 0:
             raise ValueError(f"CFG scale must be a finite number >= 0 (0 = unconditional, 1 = off), got {self.scale}")
 
@@ -63,4 +74,9 @@ class ClassifierFreeGuidance(PredictionGuidance):
         w = self.scale_at(step, num_steps, progress)
         if w == 1.0:
             return pred_cond
-        return pred_uncond + w * (pred_cond - pred_uncond)
+        guided = pred_uncond + w * (pred_cond - pred_uncond)
+        if self.rescale == 0.0:
+            return guided
+        dims = tuple(range(1, guided.ndim))
+        ratio = pred_cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp(min=1e-8)
+        return self.rescale * guided * ratio + (1.0 - self.rescale) * guided

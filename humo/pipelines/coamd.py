@@ -22,10 +22,11 @@ from pathlib import Path
 
 import torch
 
-from humo.guidance import ClassifierFreeGuidance, split_guidance
+from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, default_guidance, split_guidance
 from humo.models.hub import BUNDLED_MODEL
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
+from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
 from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 from humo.schedulers.flow_matching import FlowMatchingScheduler, Solver
@@ -55,12 +56,16 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         text_encoder: frozen encoder with ``.encode(list[str]) -> (B, text_dim)``, assigned to
             :attr:`text_encoder` (default: ``TextEncoder(text_encoder_name)`` on first use; English only).
         recognizer: optional ``ActionRecognizer`` used by :class:`humo.guidance.RecognizerGuidance`.
+        cleanup: :class:`humo.pipelines.cleanup.MotionCleanup` applied to every decoded motion (fixed
+            skeleton, floor, foot locking); default: per-clip skeletons (a loaded pipeline uses its
+            ``skeleton.json``).
     """
 
-    DEFAULT_CFG = 4.5  # classifier-free guidance scale of generate / edit when guidance is None
+    DEFAULT_CFG = DEFAULT_CFG_SCALE  # the CFG of generate / edit when guidance is None (humo.guidance.defaults)
+    DEFAULT_CFG_RESCALE = DEFAULT_CFG_RESCALE
 
     def __init__(self, autoencoder, transformer, text_encoder=None, recognizer=None,
-                 text_encoder_name: str = "minilm", fps: float = FPS):
+                 text_encoder_name: str = "minilm", fps: float = FPS, cleanup: MotionCleanup | None = None):
         if autoencoder.latent_dim != transformer.latent_dim:
             raise ValueError(f"autoencoder latents are {autoencoder.latent_dim}-d but the transformer expects "
                              f"{transformer.latent_dim}")
@@ -71,6 +76,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         self.text_encoder = text_encoder
         self.fps = float(fps)
         self.downsample = int(getattr(autoencoder, "downsample", 4))
+        self.cleanup = cleanup if cleanup is not None else MotionCleanup(fps=self.fps)
 
     # ------------------------------------------------------------------ components
     @property
@@ -199,7 +205,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         return out
 
     @torch.no_grad()
-    def _generate_batch(self, cond, texts, frames, seeds, overlap, **loop) -> list[torch.Tensor]:
+    def _generate_batch(self, cond, texts, frames, seeds, overlap, foot_lock=None, **loop) -> list[torch.Tensor]:
         """Joints ``(T_i, 22, 3)`` per sample; windows after the first continue from ``overlap`` tokens."""
         w, dev, d = self.transformer.max_tokens, self.device, self.transformer.latent_dim
         need = [math.ceil(f / self.downsample) for f in frames]
@@ -233,12 +239,12 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             decoded = self.decode(torch.stack([out[i] for i in idx]))
             for j, i in enumerate(idx):
                 joints[i] = decoded[j, :frames[i]]
-        return joints
+        return self.cleanup.apply(joints, foot_lock=foot_lock)
 
     def generate(self, text: str | list[str], seconds=None, frames=None, seed: int | None = None,
                  steps: int = 18, flow_steps: int = 8, solver: Solver | str = Solver.HEUN, guidance=None,
                  batch_size: int = 32, generator: torch.Generator | None = None, temperature: float = 1.0,
-                 overlap_seconds: float | None = None):
+                 overlap_seconds: float | None = None, foot_lock: bool = True):
         """Generate motion(s) from text.
 
         Args:
@@ -249,10 +255,13 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             steps: AR steps; flow_steps, solver: the flow ODE per token (``heun`` / ``euler``). The
                 default, Heun with 8 steps (16 flow-head calls), is as close to the exact ODE solution as
                 Euler with 32 (``benchmarks/quality_flow_steps.py``) at half the calls.
-            guidance: guidance object(s); ``None`` -> ``[ClassifierFreeGuidance(4.5)]``; ``[]`` -> none.
+            guidance: guidance object(s); ``None`` -> :func:`humo.guidance.default_guidance` (CFG 3 with
+                rescale 0.7); ``[]`` -> none.
             batch_size: prompts per forward pass.
             temperature: initial-noise scale.
             overlap_seconds: context kept between outpainting windows (default half a window).
+            foot_lock: pin planted feet (``self.cleanup``: every motion is on the pipeline's fixed skeleton
+                and on the floor either way).
 
         Returns:
             a :class:`humo.motion.Motion` for a string prompt, a list for a list of prompts.
@@ -263,7 +272,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
+            guidance = default_guidance()
         w = self.transformer.max_tokens
         overlap = w // 2 if overlap_seconds is None else round(overlap_seconds * self.fps / self.downsample)
         if not 1 <= overlap < w:
@@ -276,9 +285,9 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         motions = []
         for s in range(0, len(texts), batch_size):
             sl = slice(s, s + batch_size)
-            joints = self._generate_batch(cond[sl], texts[sl], lengths[sl], seeds[sl], overlap, **loop)
-            meta = {"model": "coamd", "steps": steps, "flow_steps": flow_steps,
-                    "solver": Solver(solver).value, "guidance": _describe(guidance)}
+            joints = self._generate_batch(cond[sl], texts[sl], lengths[sl], seeds[sl], overlap, foot_lock, **loop)
+            meta = {"model": "coamd", "steps": steps, "flow_steps": flow_steps, "solver": Solver(solver).value,
+                    "guidance": _describe(guidance), "cleanup": self.cleanup.describe(foot_lock)}
             motions += [Motion(j.cpu(), fps=self.fps, text=t, seed=sd, meta=meta)
                         for j, t, sd in zip(joints, texts[sl], seeds[sl], strict=True)]
         return motions[0] if isinstance(text, str) else motions
@@ -294,6 +303,8 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         self.transformer.save_pretrained(folder / "coamd")
         if self.recognizer is not None:
             self.recognizer.save_pretrained(folder / "recognizer")
+        if self.cleanup.offsets is not None:
+            save_skeleton(folder / SKELETON_FILE, self.cleanup.offsets)
         meta = {"pipeline": "CoAMD", "humo_version": __version__, "fps": self.fps,
                 "text_encoder": self.text_encoder_name, "autoencoder": type(self.autoencoder).__name__,
                 "recognizer": None if self.recognizer is None else type(self.recognizer).__name__}
@@ -336,4 +347,5 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             recognizer = component(meta["recognizer"]).from_pretrained(folder / "recognizer",
                                                                        map_location=map_location)
         return cls(ae, transformer, text_encoder=text_encoder, recognizer=recognizer,
-                   text_encoder_name=meta.get("text_encoder", "minilm"), fps=float(meta.get("fps", FPS)))
+                   text_encoder_name=meta.get("text_encoder", "minilm"), fps=float(meta.get("fps", FPS)),
+                   cleanup=MotionCleanup.from_folder(folder, fps=float(meta.get("fps", FPS))))

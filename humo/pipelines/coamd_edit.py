@@ -130,10 +130,11 @@ class CoAMDEditMixin:
                                 temperature=temperature)
         src = torch.as_tensor(getattr(motion, "joints", motion), dtype=torch.float32).to(self.device)
         origin = src[:1, 0] * torch.tensor([1.0, 0.0, 1.0], device=self.device)  # (1, 3) frame-0 root XZ
-        joints = self.autoencoder.decode(res.latents, origin=origin)[0, :res.frames]
+        joints = self.autoencoder.decode(res.latents, origin=origin)[:, :res.frames]
+        joints = self.cleanup(joints)[0]  # fixed skeleton, floor, planted feet (humo.pipelines.cleanup)
         pair = isinstance(keep, (list, tuple))
         keep_desc = [None if k is None else float(k) for k in keep] if pair else "mask"
         meta = {"model": "coamd", "edit": mode, "keep": keep_desc,
                 "source_text": getattr(motion, "text", None), "steps": steps, "flow_steps": flow_steps,
-                "solver": Solver(solver).value}
+                "solver": Solver(solver).value, "cleanup": self.cleanup.describe()}
         return Motion(joints.cpu(), fps=self.fps, text=check_texts(text)[0], seed=res.seed, meta=meta)

@@ -44,11 +44,13 @@ class _Items:
         return self.items[i]
 
 
-def generator_fn(pipeline, guidance: list, seed: int = 0, **kwargs) -> Callable:
+def generator_fn(pipeline, guidance: list, seed: int = 0, record: Callable | None = None, **kwargs) -> Callable:
     """``(texts, lengths) -> (features (B, T, 263), lengths)`` for :func:`humo.metrics.protocol.evaluate`.
 
     ``lengths`` count feature rows, so ``lengths + 1`` joint frames are generated. Every call draws new
-    seeds (``seed``, ``seed + B``, ...) so replications and MultiModality repeats differ.
+    seeds (``seed``, ``seed + B``, ...) so replications and MultiModality repeats differ. ``record(texts,
+    motions)``, when given, sees every generated batch (e.g. a
+    :class:`~humo.pipelines.plausibility.KinematicsRecorder`).
     """
     state = {"next": seed}
 
@@ -56,6 +58,8 @@ def generator_fn(pipeline, guidance: list, seed: int = 0, **kwargs) -> Callable:
         frames = [int(n) + 1 for n in lengths]
         motions = pipeline.generate(list(texts), frames=frames, seed=state["next"], guidance=guidance, **kwargs)
         state["next"] += len(texts)
+        if record is not None:
+            record(list(texts), motions)
         feats = [joints_to_features(m.joints.double()).float() for m in motions]
         out = torch.zeros(len(feats), max(f.shape[0] for f in feats), feats[0].shape[-1])
         for i, f in enumerate(feats):
@@ -67,21 +71,33 @@ def generator_fn(pipeline, guidance: list, seed: int = 0, **kwargs) -> Callable:
 
 def evaluate_conditions(pipeline, conditions: dict[str, list], dataset, evaluator, *, replications: int = 20,
                         seed: int = 0, mm_prompts: int = 32, mm_repeats: int = 10, progress: bool = True,
+                        real_kinematics: dict | None = None, diversity_times: int | None = 300,
                         **generate_kwargs) -> tuple[dict, str]:
     """Run the protocol once per guidance condition on the same test items and protocol seed.
 
     Returns ``(results, markdown)``; ``results[name] = {"real": ..., "generated": ..., "seconds": ...}``
-    and the table has the real-data row first, then one row per condition.
+    and the table has the real-data row first, then one row per condition. With ``real_kinematics``
+    (:func:`humo.pipelines.plausibility.real_statistics` of the corpus) every generated motion's kinematic
+    statistics are compared with the real clips of its caption's class: ``results[name]["kinematics"]``
+    (:func:`humo.pipelines.plausibility.plausibility_report`). ``diversity_times``: Diversity pairs
+    (:func:`humo.metrics.diversity_times` gives 100 for test sets of 100-300 clips).
     """
+    from humo.pipelines.plausibility import KinematicsRecorder, caption_classes, plausibility_report
+
     items = _Items(dataset, seed)
+    classes = caption_classes(dataset) if real_kinematics is not None and hasattr(dataset, "classes") else {}
     results: dict = {}
     rows: dict = {}
     for name, guidance in conditions.items():
         start = time.perf_counter()
-        res = evaluate(generator_fn(pipeline, guidance, seed=seed, **generate_kwargs), items, evaluator,
-                       replications=replications, seed=seed, mm_prompts=mm_prompts, mm_repeats=mm_repeats,
-                       clip_evaluator=evaluator, progress=progress)
+        recorder = KinematicsRecorder(classes, fps=getattr(pipeline, "fps", 20.0)) if classes else None
+        res = evaluate(generator_fn(pipeline, guidance, seed=seed, record=recorder, **generate_kwargs), items,
+                       evaluator, replications=replications, seed=seed, mm_prompts=mm_prompts,
+                       mm_repeats=mm_repeats, clip_evaluator=evaluator, progress=progress,
+                       diversity_times=diversity_times)
         res["seconds"] = time.perf_counter() - start
+        if recorder is not None:
+            res["kinematics"] = plausibility_report(recorder.statistics(), real_kinematics)
         results[name] = res
         rows.setdefault("real data", res["real"])
         rows[name] = res["generated"]

@@ -27,6 +27,7 @@ from humo.models.motionduet.model import MotionDuetModel
 from humo.models.motionduet.video import encode_video_input, load_video_encoder
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
+from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
 from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 
 FPS = 20.0
@@ -48,13 +49,17 @@ class MotionDuet(TextEncoderSlot):
         video_encoder: frozen encoder with ``encode_motion`` / ``encode_video`` and ``.dim``; default
             ``load_video_encoder(model.video_encoder_name)`` on first use (only for video-capable models).
         scheduler: a :class:`humo.schedulers.DDPMScheduler`; default ``model.make_scheduler()`` (DDIM, eta 0).
+        cleanup: :class:`humo.pipelines.cleanup.MotionCleanup` for every generated motion (fixed skeleton,
+            floor, foot locking); default per-clip skeletons (a loaded folder uses its ``skeleton.json``).
     """
 
     DEFAULT_CFG = 7.5  # MLD's classifier-free guidance scale
+    DEFAULT_CFG_RESCALE = 0.0
 
     def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
-                 fps: float = FPS):
+                 fps: float = FPS, cleanup: MotionCleanup | None = None):
         self.model = model.eval().requires_grad_(False)
+        self.cleanup = cleanup if cleanup is not None else MotionCleanup(fps=float(fps))
         self.text_encoder = text_encoder
         if video_encoder is not None and getattr(video_encoder, "dim", None) != model.video_dim:
             raise ValueError(f"video encoder gives {getattr(video_encoder, 'dim', None)}-d features; "
@@ -225,7 +230,7 @@ class MotionDuet(TextEncoderSlot):
 
     def generate(self, text: str | list[str], video=None, seconds=None, frames=None, seed: int | None = None,
                  steps: int = 50, guidance=None, generator: torch.Generator | None = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, foot_lock: bool = True):
         """Generate motion(s) from text and optionally video.
 
         Args:
@@ -238,6 +243,7 @@ class MotionDuet(TextEncoderSlot):
             steps: DDIM steps (50).
             guidance: ``None`` -> ``[ClassifierFreeGuidance(7.5)]``; e.g.
                 ``[AutoGuidance(mode="dropout", strength=0.05, scale=1.25)]``; ``[]`` -> no guidance.
+            foot_lock: pin planted feet (every motion is on ``self.cleanup``'s skeleton and floor either way).
 
         Returns:
             a :class:`humo.motion.Motion` for a string prompt, a list for a list of prompts.
@@ -254,11 +260,12 @@ class MotionDuet(TextEncoderSlot):
                                           guidance=guidance, batch_size=batch_size)
         pred_g, _ = split_guidance(guidance)
         videos = list(video) if isinstance(video, (list, tuple)) else [video] * len(texts)
+        joints = self.cleanup.apply([features_to_joints(feats[i, :n]) for i, n in enumerate(lengths)], foot_lock)
         motions = []
-        for i, (t, n, sd) in enumerate(zip(texts, lengths, seeds, strict=True)):
+        for i, (t, sd) in enumerate(zip(texts, seeds, strict=True)):
             meta = {"model": "motionduet", "steps": steps, "video": videos[i] is not None,
-                    "guidance": [] if pred_g is None else [repr(pred_g)]}
-            motions.append(Motion(features_to_joints(feats[i, :n]), fps=self.fps, text=t, seed=sd, meta=meta))
+                    "guidance": [] if pred_g is None else [repr(pred_g)], "cleanup": self.cleanup.describe(foot_lock)}
+            motions.append(Motion(joints[i], fps=self.fps, text=t, seed=sd, meta=meta))
         return motions[0] if isinstance(text, str) else motions
 
     # ------------------------------------------------------------------ save / load
@@ -272,6 +279,8 @@ class MotionDuet(TextEncoderSlot):
         meta = {"pipeline": "MotionDuet", "humo_version": __version__, "fps": self.fps,
                 "scheduler": self.scheduler.config()}
         (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if self.cleanup.offsets is not None:
+            save_skeleton(folder / SKELETON_FILE, self.cleanup.offsets)
         return folder
 
     @classmethod
@@ -303,5 +312,6 @@ class MotionDuet(TextEncoderSlot):
             raise ValueError(f"corrupt {meta_path}: {e}") from e
         model = MotionDuetModel.from_pretrained(folder / "model", map_location=map_location)
         scheduler = DDPMScheduler(**meta["scheduler"]) if "scheduler" in meta else None
-        return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler,
-                   fps=float(meta.get("fps", FPS)))
+        fps = float(meta.get("fps", FPS))
+        return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler, fps=fps,
+                   cleanup=MotionCleanup.from_folder(folder, fps=fps))

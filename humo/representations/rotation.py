@@ -161,3 +161,15 @@ def matrix_to_euler(m: torch.Tensor, order: str) -> torch.Tensor:
     a = torch.where(lock, a_lock, a)
     c = torch.where(lock, torch.zeros_like(c), c)
     return torch.stack([a, b, c], dim=-1)
+
+
+def frame_from_axes(across: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices ``(..., 3, 3)`` whose columns are x = across, y = up (orthogonalised), z = x cross y.
+
+    ``across (..., 3)`` points to the character's left, ``up (..., 3)`` along the spine; z is then the
+    facing direction (SMPL convention: left = +x when facing +z).
+    """
+    x = F.normalize(across, dim=-1, eps=1e-9)
+    z = F.normalize(torch.linalg.cross(x, up, dim=-1), dim=-1, eps=1e-9)
+    y = torch.linalg.cross(z, x, dim=-1)
+    return torch.stack([x, y, z], dim=-1)

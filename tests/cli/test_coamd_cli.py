@@ -11,7 +11,9 @@ import humo.cli.generate  # noqa: F401  (registers `generate` and `edit`)
 from humo.cli.app import UserError
 from humo.models.autoencoder import MotionAutoencoder
 from humo.models.coamd import CoAMDTransformer
+from humo.motion import Motion
 from humo.pipelines.coamd import CoAMD
+from humo.representations.humanml3d import bone_lengths
 from tests.cli.runner import fails, ok
 from tests.helpers import synthetic_joints
 
@@ -39,6 +41,16 @@ def test_generate_prompts_and_edit(model_dir, tmp_path):
     prompts.write_text("a person jumps#0.8\n\na person waves#1.0\n")
     ok(["generate", "--prompts", prompts, "--model", model_dir, "--out", tmp_path / "many.json", *FAST])
     assert (tmp_path / "many_000.json").is_file() and (tmp_path / "many_001.json").is_file()
+    # a given skeleton (from a BVH), foot locking off, CFG rescale off: the motion has exactly that skeleton
+    skel_src = tmp_path / "skel.bvh"
+    Motion(synthetic_joints(frames=8, seed=5, dtype=torch.float32)).save(skel_src)
+    res = ok(["generate", "a person walks", "--model", model_dir, "--seconds", "1", "--out", tmp_path / "sk.json",
+              "--skeleton", skel_src, "--no-foot-lock", "--cfg-rescale", "0", *FAST])
+    made = Motion.load(tmp_path / "sk.json")
+    assert made.meta["cleanup"] == {"skeleton": "fixed", "foot_lock": False}
+    assert "rescale=0.0" in made.meta["guidance"][0]
+    torch.testing.assert_close(bone_lengths(made.joints[0]), bone_lengths(Motion.load(skel_src).joints[0]),
+                               atol=1e-4, rtol=0)
     src = tmp_path / "src.npy"
     np.save(src, synthetic_joints(frames=40, dtype=torch.float32).numpy())
     res = ok(["edit", src, "a person jumps", "--span", "0.6:1.4", "--model", model_dir,

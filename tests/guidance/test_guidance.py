@@ -142,3 +142,26 @@ def test_split_guidance():
         split_guidance([cfg, AutoGuidance()])
     with pytest.raises(ValueError, match="not a guidance"):
         split_guidance([cfg, "cfg"])
+
+
+def test_cfg_rescale_restores_the_conditional_std():
+    g = torch.Generator().manual_seed(0)
+    cond, uncond = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    plain = ClassifierFreeGuidance(4.5)(cond, uncond, 0, 4)
+    full = ClassifierFreeGuidance(4.5, rescale=1.0)(cond, uncond, 0, 4)
+    torch.testing.assert_close(full.std(dim=1), cond.std(dim=1))  # per sample
+    torch.testing.assert_close(full / full.std(dim=1, keepdim=True), plain / plain.std(dim=1, keepdim=True))
+    half = ClassifierFreeGuidance(4.5, rescale=0.5)(cond, uncond, 0, 4)
+    torch.testing.assert_close(half, 0.5 * full + 0.5 * plain)
+    assert torch.equal(ClassifierFreeGuidance(1.0, rescale=1.0)(cond, uncond, 0, 4), cond)
+    with pytest.raises(ValueError, match="rescale"):
+        ClassifierFreeGuidance(4.5, rescale=1.5)
+
+
+def test_default_guidance_is_cfg_with_rescale():
+    from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, default_guidance
+
+    (g,) = default_guidance()
+    assert isinstance(g, ClassifierFreeGuidance)
+    assert (g.scale, g.rescale) == (DEFAULT_CFG_SCALE, DEFAULT_CFG_RESCALE) and 0 < g.rescale <= 1
+    assert default_guidance() is not default_guidance()

@@ -227,3 +227,20 @@ def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
     res = runner.invoke(get_app(), ["generate", "walk", "--model", str(tmp_path / "md"), "--flow-steps", "3",
                                     "--out", str(tmp_path / "x.npy")])
     assert isinstance(res.exception, UserError) and "CoAMD options" in str(res.exception)
+
+
+def test_generated_motion_is_on_one_skeleton_and_the_floor(pipe, tmp_path):
+    from humo.metrics.kinematics import bone_std
+    from humo.representations.rig import rig_offsets
+
+    m = pipe.generate(["a person waves", "a person jumps"], frames=[20, 24], seed=1, steps=4)
+    for x in m:
+        # an untrained model: the lowest joint (not necessarily a foot) is on the floor
+        assert float(bone_std(x.joints)) < 1e-5 and abs(float(x.joints[..., 1].min())) < 1e-6
+        assert x.meta["cleanup"] == {"skeleton": "per-clip mean", "foot_lock": True}
+    pipe.cleanup.offsets = rig_offsets(m[0].joints)  # a given skeleton travels with save_pretrained
+    try:
+        loaded = MotionDuet.from_pretrained(pipe.save_pretrained(tmp_path / "md"))
+        torch.testing.assert_close(loaded.cleanup.offsets, pipe.cleanup.offsets, atol=1e-6, rtol=0)
+    finally:
+        pipe.cleanup.offsets = None

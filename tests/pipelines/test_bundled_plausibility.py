@@ -1,0 +1,64 @@
+"""Regression tests on the bundled model's real numbers: speeds, skeleton, floor and foot sliding.
+
+Real figures (``REAL``) were measured with :mod:`humo.metrics.kinematics` on every clip of
+``corpora/bandai-namco`` (all splits, first 80 frames = the 4 s generated here; run: 330 clips, walk: 230,
+wave-right-hand: 208) on 2026-11-30: root speed 0-100 % range and the largest per-clip planted-foot
+sliding of the class. The generated motions use the default guidance and cleanup.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from humo.metrics.kinematics import kinematic_stats
+from humo.pipelines.coamd import CoAMD
+
+REAL = {  # action: (root speed min, max (m/s), largest sliding (m/s))
+    "a person runs": (1.23, 3.73, 0.261),
+    "a person walks forward": (0.34, 1.95, 0.083),
+    "a person waves with the right hand": (0.0, 0.10, 0.016),
+}
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def stats():
+    pipe = CoAMD.from_pretrained()
+    texts = [t for t in REAL for _ in SEEDS]
+    motions = pipe.generate(texts, seconds=4, seed=0)
+    joints = torch.stack([m.joints for m in motions])
+    out = kinematic_stats(joints)
+    return {t: {k: v[i * len(SEEDS):(i + 1) * len(SEEDS)] for k, v in out.items()} for i, t in enumerate(REAL)}
+
+
+@pytest.mark.parametrize("prompt", list(REAL))
+def test_root_speed_is_inside_the_real_range(stats, prompt):
+    lo, hi, _ = REAL[prompt]
+    speed = stats[prompt]["root_speed"]
+    assert bool(((speed >= lo) & (speed <= hi)).all()), f"{prompt}: {speed.tolist()} m/s outside [{lo}, {hi}]"
+
+
+@pytest.mark.parametrize("prompt", list(REAL))
+def test_bones_are_constant_and_feet_on_the_floor(stats, prompt):
+    assert float(stats[prompt]["bone_std"].max()) < 1e-3  # 1 mm
+    assert float(stats[prompt]["lowest_foot"].abs().max()) < 0.01  # 1 cm
+
+
+@pytest.mark.parametrize("prompt", list(REAL))
+def test_sliding_is_far_below_the_old_decoder(stats, prompt):
+    """A regression guard: the raw decoder slid walks at 0.50-0.67 m/s and standing prompts at 0.09-0.36."""
+    limit = {"a person runs": 3.0, "a person walks forward": 0.25, "a person waves with the right hand": 0.05}[prompt]
+    assert float(stats[prompt]["foot_skating"].max()) < limit
+
+
+@pytest.mark.xfail(strict=True, reason="the issue's target (1.5x the real sliding) needs the retrained decoder: "
+                   "walks and runs still shuffle low swing feet (docs/evaluation.md)")
+@pytest.mark.parametrize("prompt", ["a person runs", "a person walks forward"])
+def test_sliding_within_1_5x_the_real_figure(stats, prompt):
+    assert float(stats[prompt]["foot_skating"].max()) <= 1.5 * REAL[prompt][2]
+
+
+def test_standing_sliding_within_1_5x_the_real_figure(stats):
+    prompt = "a person waves with the right hand"
+    assert float(stats[prompt]["foot_skating"].max()) <= 1.5 * REAL[prompt][2]

@@ -1,0 +1,80 @@
+"""Grounding, contact labels, two-bone IK and foot locking on synthetic clips with known sliding."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from humo.metrics.kinematics import bone_std, foot_skating
+from humo.representations.contact import contact_labels, foot_lock, ground, two_bone_ik
+from humo.representations.humanml3d import bone_lengths
+from tests.helpers import synthetic_joints
+
+
+def sliding_clip(frames: int = 40, slide: float = 0.5) -> torch.Tensor:
+    """A still body whose left foot (ankle and toe) slides back and forth on the floor (4 cm at 2 Hz:
+    ``slide`` m/s at the peak), the leg following by two-bone IK (bone lengths kept); the right foot is
+    lifted throughout."""
+    pose = ground(synthetic_joints(1, seed=3))[0]  # (22, 3)
+    x = pose.expand(frames, 22, 3).clone()
+    x[:, [8, 11], 1] += 0.2  # right foot lifted
+    shift = torch.zeros(frames, 3, dtype=x.dtype)
+    t = torch.arange(frames, dtype=x.dtype)
+    shift[:, 2] = slide / (4 * math.pi) * torch.sin(4 * math.pi * t / 20)
+    target = x[:, 7] + shift
+    upper, lower = (x[:, 4] - x[:, 1]).norm(dim=-1), (x[:, 7] - x[:, 4]).norm(dim=-1)
+    knee, ankle = two_bone_ik(x[:, 1], x[:, 4], x[:, 7], target, upper, lower)
+    x[:, 10] = x[:, 10] + (ankle - x[:, 7])
+    x[:, 4], x[:, 7] = knee, ankle
+    return x
+
+
+def test_ground_puts_the_lowest_joint_on_the_floor():
+    x = synthetic_joints(20, batch=(2,)) + torch.tensor([0.0, 0.37, 0.0], dtype=torch.float64)
+    g = ground(x)
+    torch.testing.assert_close(g[..., 1].amin(dim=(-1, -2)), torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(g[..., [0, 2]], x[..., [0, 2]])
+
+
+def test_two_bone_ik_reaches_targets_and_keeps_lengths():
+    g = torch.Generator().manual_seed(0)
+    hip = torch.zeros(50, 3, dtype=torch.float64)
+    knee = torch.tensor([0.05, -0.4, 0.1], dtype=torch.float64).expand(50, 3)
+    ankle = torch.tensor([0.0, -0.8, 0.0], dtype=torch.float64).expand(50, 3)
+    target = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    reach = 0.1 + 0.6 * torch.rand(50, 1, generator=g, dtype=torch.float64)
+    target = target / target.norm(dim=-1, keepdim=True) * reach
+    upper, lower = (knee - hip).norm(dim=-1), (ankle - knee).norm(dim=-1)
+    new_knee, new_ankle = two_bone_ik(hip, knee, ankle, target, upper, lower)
+    torch.testing.assert_close(new_ankle, target)
+    torch.testing.assert_close((new_knee - hip).norm(dim=-1), upper)
+    torch.testing.assert_close((new_ankle - new_knee).norm(dim=-1), lower)
+    away = torch.tensor([0.0, -5.0, 0.0], dtype=torch.float64).expand(50, 3)
+    far = two_bone_ik(hip, knee, ankle, away, upper, lower)[1]
+    assert torch.allclose(far.norm(dim=-1), upper + lower, atol=1e-3)  # out of reach: stretched towards it
+
+
+def test_contact_labels_need_a_low_and_slow_foot():
+    x = sliding_clip(slide=0.5)
+    c = contact_labels(x)
+    assert c.shape == (40, 4)
+    assert bool(c[:, 0].all()) and bool(c[:, 1].all())  # the left foot is on the floor, below 0.89 m/s
+    assert not bool(c[:, 2:].any())  # the right foot is 20 cm up
+    fast = contact_labels(sliding_clip(slide=3.0))
+    assert fast[:, 0].float().mean() < 0.5
+
+
+def test_foot_lock_removes_sliding_and_keeps_bone_lengths():
+    x = sliding_clip()
+    assert float(foot_skating(x)) > 0.2
+    locked = foot_lock(x, contact_labels(x))
+    speed = (locked[1:, 7, [0, 2]] - locked[:-1, 7, [0, 2]]).norm(dim=-1) * 20
+    assert float(speed.max()) < 0.02  # pinned over the whole contact (one segment)
+    assert float(foot_skating(locked)) < 0.02
+    torch.testing.assert_close(bone_lengths(locked), bone_lengths(x))
+    assert float(bone_std(locked)) < 1e-9
+    untouched = [j for j in range(22) if j not in (4, 7, 10)]
+    torch.testing.assert_close(locked[:, untouched], x[:, untouched])
+    # no contact: the clip is unchanged
+    torch.testing.assert_close(foot_lock(x, torch.zeros(40, 4, dtype=torch.bool)), x)
