@@ -1,6 +1,9 @@
 """Datasets over a corpus folder (HumanML3D layout, see ``docs/design.md``) and their collate function.
 
-The whole split is loaded into memory once (corpora here are a few hundred MB at most). Per access:
+A split whose clip files total at most :data:`PRELOAD_BYTES` is loaded into memory once (corpora here are a
+few hundred MB at most); a larger one is read from disk per access (``preload=False``: each process and
+DataLoader worker holds only the clips it is reading, the operating system's page cache is shared), so a
+rank of a distributed run never needs the whole corpus in memory. Per access:
 
 * **Crop.** With ``random_crop`` a length ``L`` is drawn uniformly in ``[min_len, min(T, max_len)]`` and a
   start uniformly in ``[0, T - L]``; without it the first ``min(T, max_len)`` frames are used. ``L`` is then
@@ -30,12 +33,19 @@ from humo.representations.humanml3d import canonicalize, mirror_features, mirror
 from humo.representations.masks import lengths_to_mask
 
 _UNIT = 4
+PRELOAD_BYTES = 1 << 30  # preload=None: splits up to 1 GiB of clip files are held in memory
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, header_only: bool = False) -> np.ndarray:
+    """The array of ``path`` as float32 (``header_only``: a read-only memory map, nothing read yet)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (corpus incomplete?)")
-    return np.load(path, allow_pickle=False).astype(np.float32, copy=False)
+    try:
+        if header_only:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        return np.load(path, allow_pickle=False).astype(np.float32, copy=False)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a readable .npy array ({e})") from None
 
 
 class TextMotionDataset(Dataset):
@@ -48,6 +58,8 @@ class TextMotionDataset(Dataset):
         mirror: random left/right mirroring (joints, features, captions, labels).
         random_crop: random crop length and start; else the first ``max_len`` frames.
         generator: source of all randomness.
+        preload: hold every clip in memory (True), read clips from disk per access (False), or decide by
+            size (None: preload when the split's clip files total at most :data:`PRELOAD_BYTES`).
 
     Items are dicts: ``joints (L, 22, 3)``, ``features (L-1, 263)`` (raw, not normalised), ``length`` (L),
     ``text`` (one caption drawn per access), ``texts`` (all captions), ``label`` (action class id, -1 if
@@ -55,7 +67,8 @@ class TextMotionDataset(Dataset):
     """
 
     def __init__(self, root: str | Path, split: str, min_len: int = 40, max_len: int = 196,
-                 mirror: bool = False, random_crop: bool = True, generator: torch.Generator | None = None):
+                 mirror: bool = False, random_crop: bool = True, generator: torch.Generator | None = None,
+                 preload: bool | None = None):
         root = Path(root)
         if not _UNIT <= min_len <= max_len:
             raise ValueError(f"need {_UNIT} <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
@@ -71,20 +84,23 @@ class TextMotionDataset(Dataset):
         self.classes: list[str] = sorted({v["action"] for v in labels.values() if v.get("action")})
         self._class_index = {c: i for i, c in enumerate(self.classes)}
 
+        ids = [c for c in (ln.strip() for ln in split_file.read_text().splitlines()) if c]
+        if preload is None:
+            size = sum(p.stat().st_size for c in ids for p in self._paths(c) if p.is_file())
+            preload = size <= PRELOAD_BYTES
+        self.preload = bool(preload)
         self.ids: list[str] = []
-        self._joints: list[torch.Tensor] = []
-        self._features: list[torch.Tensor] = []
+        self._clips: list[tuple[torch.Tensor, torch.Tensor] | None] = []  # (joints, features) or None: on disk
         self._texts: list[list[str]] = []
         self._labels: list[int] = []
         self.dropped = 0
-        for cid in (ln.strip() for ln in split_file.read_text().splitlines()):
-            if not cid:
-                continue
-            joints = _load_npy(root / "new_joints" / f"{cid}.npy")
+        for cid in ids:
+            jpath, fpath = self._paths(cid)
+            joints = _load_npy(jpath, header_only=not self.preload)
             if joints.shape[0] < min_len:
                 self.dropped += 1
                 continue
-            feats = _load_npy(root / "new_joint_vecs" / f"{cid}.npy")
+            feats = _load_npy(fpath, header_only=not self.preload)
             if joints.ndim != 3 or joints.shape[1:] != (22, 3) or feats.shape != (joints.shape[0] - 1, 263):
                 raise ValueError(f"{root}: clip {cid} has joints {joints.shape} and features {feats.shape}; "
                                  "expected (T, 22, 3) and (T-1, 263)")
@@ -94,8 +110,7 @@ class TextMotionDataset(Dataset):
             if not texts:
                 raise ValueError(f"{root}: clip {cid} has no captions ({text_file})")
             self.ids.append(cid)
-            self._joints.append(torch.from_numpy(joints))
-            self._features.append(torch.from_numpy(feats))
+            self._clips.append((torch.from_numpy(joints), torch.from_numpy(feats)) if self.preload else None)
             self._texts.append(texts)
             self._labels.append(self._class_index.get((labels.get(cid) or {}).get("action"), -1))
         if not self.ids:
@@ -103,6 +118,17 @@ class TextMotionDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def _paths(self, cid: str) -> tuple[Path, Path]:
+        return self.root / "new_joints" / f"{cid}.npy", self.root / "new_joint_vecs" / f"{cid}.npy"
+
+    def clip(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Whole clip ``index``: joints ``(T, 22, 3)`` and features ``(T-1, 263)`` (from memory or disk)."""
+        held = self._clips[index]
+        if held is not None:
+            return held
+        jpath, fpath = self._paths(self.ids[index])
+        return torch.from_numpy(_load_npy(jpath)), torch.from_numpy(_load_npy(fpath))
 
     def _randint(self, low: int, high: int) -> int:
         """Uniform integer in ``[low, high]``."""
@@ -114,7 +140,7 @@ class TextMotionDataset(Dataset):
         return self._class_index.get(swap_left_right(self.classes[label]), label)
 
     def __getitem__(self, index: int) -> dict:
-        joints, feats = self._joints[index], self._features[index]
+        joints, feats = self.clip(index)
         T = joints.shape[0]
         if self.random_crop:
             length = self._randint(self.min_len, min(T, self.max_len))
@@ -145,7 +171,7 @@ class ActionDataset(TextMotionDataset):
         keep = [i for i, lab in enumerate(self._labels) if lab >= 0]
         if not keep:
             raise ValueError(f"{root}: split {split!r} has no clip with an action label")
-        for name in ("ids", "_joints", "_features", "_texts", "_labels"):
+        for name in ("ids", "_clips", "_texts", "_labels"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
 
 

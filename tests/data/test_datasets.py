@@ -105,3 +105,21 @@ def test_cli_build_with_worker_pool(tmp_path):
     assert runner.invoke(app, args + ["--force", "--workers", "1"]).exit_code == 0
     bad = runner.invoke(app, ["data", "build", "amass", str(src), str(tmp_path / "x")])
     assert isinstance(bad.exception, ValueError) and "unknown source kind" in str(bad.exception)
+
+
+def test_clips_read_from_disk_give_the_same_items_as_preloaded_ones(root, monkeypatch):
+    """preload=False (large corpora, one rank per process): nothing held in memory, the same items."""
+    kw = dict(min_len=40, max_len=64, mirror=True)
+    held = ActionDataset(root, "all", preload=True, generator=torch.Generator().manual_seed(3), **kw)
+    disk = ActionDataset(root, "all", preload=False, generator=torch.Generator().manual_seed(3), **kw)
+    assert held.preload and not disk.preload and all(c is None for c in disk._clips)
+    assert disk.ids == held.ids and disk.dropped == held.dropped
+    for i in range(len(held)):
+        a, b = held[i], disk[i]
+        assert a["id"] == b["id"] and a["text"] == b["text"] and a["label"] == b["label"]
+        torch.testing.assert_close(a["joints"], b["joints"], rtol=0, atol=0)
+        torch.testing.assert_close(a["features"], b["features"], rtol=0, atol=0)
+    # preload=None decides by the split's size on disk
+    assert TextMotionDataset(root, "all").preload
+    monkeypatch.setattr("humo.data.datasets.PRELOAD_BYTES", 1)
+    assert not TextMotionDataset(root, "all").preload
