@@ -71,12 +71,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--with-text", action="store_true", help="include the text encoder in the timing")
+    ap.add_argument("--text-cache", type=Path, default=None,
+                    help="caption embeddings (CachedTextEncoder file) for a machine without the encoder weights")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = CoAMD.from_pretrained(args.model).to(args.device)
     texts = [PROMPTS[i % len(PROMPTS)] for i in range(args.batch)]
-    if not args.with_text:
+    if args.text_cache is not None:
+        pipe.text_encoder = CachedTextEncoder.load(str(args.text_cache))
+    elif not args.with_text:
         pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
     guidance = [ClassifierFreeGuidance(args.cfg)]
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "

@@ -15,7 +15,8 @@ def train_coamd_command(
     corpus: Path = typer.Argument(..., help="Corpus folder (HumanML3D layout: new_joints/, texts/, ...)."),
     out: Path = typer.Argument(..., help="Run folder: cache/, checkpoint/ (resumable), final/ (pipeline)."),
     autoencoder: Path = typer.Option(..., "--autoencoder", help="Trained autoencoder (run or final/)."),
-    preset: str = typer.Option("small", help="Model size: tiny, small (CPU), base (paper / MARDM defaults)."),
+    preset: str = typer.Option("small", help="Model size: tiny, small (CPU), medium (one GPU, 9 M), base "
+                                             "(paper / MARDM defaults)."),
     steps: int = typer.Option(3000, help="Total optimisation steps (a resumed run continues up to this)."),
     batch_size: int = typer.Option(64, help="Windows per step (per process)."),
     lr: float = typer.Option(2e-4, help="Peak AdamW learning rate (warmup, then cosine)."),

@@ -15,7 +15,8 @@ def train_autoencoder_command(
     corpus: Path = typer.Argument(..., help="Corpus folder in HumanML3D layout (new_joints/, <split>.txt)."),
     out: Path = typer.Argument(..., help="Run folder: checkpoint/ (resumable), final/ (the EMA model), "
                                          "log.jsonl, metrics.json."),
-    preset: str = typer.Option("small", help="Model size: tiny, small (CPU), base (paper / MARDM defaults)."),
+    preset: str = typer.Option("small", help="Model size: tiny, small (CPU), medium (one GPU, 9 M), base "
+                                             "(paper / MARDM defaults)."),
     steps: int = typer.Option(3000, help="Total optimisation steps (a resumed run continues up to this)."),
     batch_size: int = typer.Option(64, help="Windows per step (per process)."),
     window: int = typer.Option(64, help="Frames per training window (a multiple of 4)."),

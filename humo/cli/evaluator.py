@@ -28,6 +28,7 @@ def train_evaluator_command(
     max_len: int = typer.Option(196, help="Longest crop in frames."),
     mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Random left/right mirroring."),
     save_every: int = typer.Option(1000, help="Checkpoint period in steps."),
+    max_minutes: float | None = typer.Option(None, help="Wall-clock budget; stops early and saves final/."),
     mixed_precision: str | None = MIXED_PRECISION,
     grad_accum: int = GRAD_ACCUM,
     num_workers: int = NUM_WORKERS,
@@ -52,7 +53,8 @@ def train_evaluator_command(
     encoder = TextEncoder(text_encoder)
     result = train_evaluator(dataset, out, steps=steps, batch_size=batch_size, lr=lr, device=device,
                              seed=seed, resume=resume, preset=preset, mean=mean, std=std,
-                             save_every=save_every, model_kwargs={"text_encoder": text_encoder},
+                             save_every=save_every, max_minutes=max_minutes,
+                             model_kwargs={"text_encoder": text_encoder},
                              text_encoder=encoder,
                              mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
     if is_main_process():

@@ -33,6 +33,8 @@ def train_motionduet_command(
     max_items: int | None = typer.Option(None, help="Use at most this many segments per split (quick runs)."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     checkpoint_every: int = typer.Option(500, help="Checkpoint period in steps."),
+    max_minutes: float | None = typer.Option(None, help="Wall-clock budget of each stage; a stage that runs "
+                                             "out stops early, checkpoints and goes on."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     mixed_precision: str | None = MIXED_PRECISION,
     grad_accum: int = GRAD_ACCUM,
@@ -51,7 +53,8 @@ def train_motionduet_command(
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
                               vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,
                               checkpoint_every=checkpoint_every, progress=progress, threads=threads,
-                              mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+                              mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers,
+                              max_minutes=max_minutes)
     if not is_main_process():
         return
     m = result.metrics

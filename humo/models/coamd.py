@@ -36,6 +36,8 @@ COAMD_PRESETS: dict[str, dict] = {
     "tiny": dict(width=32, depth=2, heads=2, head_width=32, head_depth=2, dropout=0.0),
     # sized to train in ~15 min on 2 CPU cores (~1.5 M parameters)
     "small": dict(width=128, depth=4, heads=4, head_width=128, head_depth=3, dropout=0.0),
+    # sized for a short GPU run and the package's 50 MB asset budget (~9.2 M parameters)
+    "medium": dict(width=256, depth=6, heads=8, head_width=256, head_depth=4, dropout=0.1),
     # MARDM: transformer 1024 x 6, head 1792 x 16
     "base": dict(width=1024, depth=6, heads=16, head_width=1792, head_depth=16, dropout=0.1),
 }

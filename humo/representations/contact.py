@@ -88,7 +88,7 @@ def _blend_weights(contact: torch.Tensor, blend: int) -> torch.Tensor:
     w = contact.to(torch.float32)
     if blend <= 0:
         return w
-    kernel = 1.0 - torch.arange(-blend, blend + 1).abs().float() / (blend + 1)  # (2b+1,)
+    kernel = 1.0 - torch.arange(-blend, blend + 1, device=w.device).abs().float() / (blend + 1)  # (2b+1,)
     padded = F.pad(w, (blend, blend))  # (N, T + 2b)
     windows = padded.unfold(-1, 2 * blend + 1, 1)  # (N, T, 2b+1)
     return (windows * kernel).amax(-1)

@@ -61,8 +61,8 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
                     device: str = "auto", seed: int = 0, resume: bool = True, *, preset: str = "base",
                     model_kwargs: dict | None = None, text_encoder=None, mean=None, std=None,
                     weight_decay: float = 0.01, save_every: int = 1000, progress: bool = True,
-                    grad_accum: int = 1, mixed_precision: str | None = None, num_workers: int = 0
-                    ) -> EvaluatorTrainResult:
+                    grad_accum: int = 1, mixed_precision: str | None = None, num_workers: int = 0,
+                    max_minutes: float | None = None) -> EvaluatorTrainResult:
     """Train a :class:`ContrastiveEvaluator` with AdamW and the symmetric InfoNCE loss.
 
     Args:
@@ -84,6 +84,7 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
         progress: show a rich progress bar.
         grad_accum, mixed_precision, num_workers: see :class:`humo.training.engine.TrainConfig`
             (``batch_size`` is per process).
+        max_minutes: wall-clock budget; when it runs out the run stops early, checkpoints and saves ``final/``.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
@@ -118,7 +119,8 @@ def train_evaluator(dataset, out_dir: str | Path, steps: int = 20_000, batch_siz
         config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, schedule="constant", weight_decay=weight_decay,
                              betas=(0.9, 0.999), grad_accum=grad_accum, mixed_precision=mixed_precision,
                              device=device, seed=seed, resume=resume, checkpoint_every=save_every, log_every=1,
-                             num_workers=num_workers, draw="epoch", progress=progress, name="evaluator")
+                             num_workers=num_workers, draw="epoch", progress=progress, name="evaluator",
+                             max_seconds=None if max_minutes is None else 60 * max_minutes)
         r = fit(model, DatasetSource(dataset), collate_motion_text, loss_fn, config, out_dir)
         model.eval()
         final = save_final(out_dir, model) if r.is_main else out_dir / "final"

@@ -233,7 +233,8 @@ def _run_stage(stage: str, model: MotionDuetModel, run_dir: Path, data: PairCach
             find_unused_parameters=stage != "vae")
     history += [{"stage": stage, **e} for e in r.history]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    info = {"steps": steps, "resumed_from": r.start, "seconds": r.seconds, "batch_size": bs * r.num_processes,
+    info = {"steps": r.step, "planned_steps": steps, "resumed_from": r.start, "seconds": r.seconds,
+            "batch_size": bs * r.num_processes,
             "trainable_parameters": trainable}
     best = r.best
     if stage == "vae":
@@ -271,7 +272,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      cache_dir: str | Path | None = None, max_items: int | None = None,
                      checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
                      threads: int | None = None, grad_accum: int = 1, mixed_precision: str | None = None,
-                     num_workers: int = 0) -> MotionDuetTrainResult:
+                     num_workers: int = 0, max_minutes: float | None = None) -> MotionDuetTrainResult:
     """Train a MotionDuet preset on a HumanML3D-layout corpus (see the module docstring).
 
     Args:
@@ -288,6 +289,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         max_items: use at most this many segments per split (quick runs).
         batch_size: segments per step and process; grad_accum, mixed_precision, num_workers: see
             :class:`humo.training.engine.TrainConfig`.
+        max_minutes: wall-clock budget of *each* stage; a stage that runs out stops early, checkpoints and
+            goes on (the VAE to the denoiser) with the steps it reached (``metrics[stage]["steps"]``).
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
@@ -339,7 +342,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     common = dict(batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, resume=resume,
                   dash_lambda=dash_lambda, checkpoint_every=checkpoint_every, log_every=log_every,
                   progress=progress, history=history, device=device, grad_accum=grad_accum,
-                  mixed_precision=mixed_precision, num_workers=num_workers)
+                  mixed_precision=mixed_precision, num_workers=num_workers,
+                  max_seconds=None if max_minutes is None else 60 * max_minutes)
     t0 = time.perf_counter()
     if stage in ("vae", "both"):
         model.denoiser.requires_grad_(False)

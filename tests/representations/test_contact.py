@@ -78,3 +78,12 @@ def test_foot_lock_removes_sliding_and_keeps_bone_lengths():
     torch.testing.assert_close(locked[:, untouched], x[:, untouched])
     # no contact: the clip is unchanged
     torch.testing.assert_close(foot_lock(x, torch.zeros(40, 4, dtype=torch.bool)), x)
+
+
+def test_blend_weights_stay_on_the_input_device():
+    """The blend kernel is made on the contacts' device (a CPU kernel broke foot locking on CUDA); the
+    meta device stands in for a GPU here."""
+    from humo.representations.contact import _blend_weights
+
+    w = _blend_weights(torch.zeros(2, 10, dtype=torch.bool, device="meta"), 2)
+    assert w.device.type == "meta" and w.shape == (2, 10)
