@@ -193,6 +193,8 @@ def generate_command(
                                              "MotionDuet)."),
     recognizer_scale: float = typer.Option(0.0, min=0.0, max=CFG_MAX,
                                            help="Recognizer guidance step (0 = off; CoAMD uses 1)."),
+    plant_root: bool = typer.Option(True, "--plant-root/--no-plant-root", help="Move the body so the stance "
+                                    "foot does not slide (off: the generated root path, feet may glide)."),
     foot_lock: bool = typer.Option(True, "--foot-lock/--no-foot-lock", help="Pin planted feet (leg IK)."),
     skeleton: Path | None = typer.Option(None, "--skeleton", help="Skeleton to generate on: skeleton.json or a "
                                          "motion file (.bvh, .npy, .json; its mean skeleton). Default: the "
@@ -245,6 +247,7 @@ def generate_command(
         from humo.pipelines.cleanup import load_skeleton
 
         pipe.cleanup.offsets = load_skeleton(skeleton)
+    pipe.cleanup.plant_root = plant_root
     loop = {k: v for k, v in dict(steps=steps, flow_steps=flow_steps, solver=solver).items() if v is not None}
     if video is not None:
         from humo.motion import Motion

@@ -3,7 +3,10 @@
     joints (B, T, 22, 3) from a decoder
       -> fit_rig: on one fixed skeleton (bone lengths constant by construction)
       -> ground: the lowest joint of each clip at y = 0
-      -> foot_lock (optional): planted feet pinned, legs re-solved with two-bone IK
+      -> plant_root: the body moved so the stance foot does not slide (the root travels as far as the
+         steps carry it)
+      -> foot_lock (optional): planted feet pinned, legs re-solved with two-bone IK (after plant_root,
+         kept for a clip only where it lowers that clip's sliding)
 
 The skeleton (:mod:`humo.representations.rig` offsets ``(22, 3)``) is stored beside a pipeline as
 ``skeleton.json`` (the bundled model's is the mean skeleton of its training corpus); it can be replaced
@@ -19,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from humo.representations.contact import contact_labels, ground
+from humo.metrics.kinematics import foot_skating
+from humo.representations.contact import contact_labels, ground, plant_root
 from humo.representations.contact import foot_lock as lock_feet
 from humo.representations.rig import NUM_JOINTS, check_offsets, fit_rig, rig_offsets
 
@@ -70,7 +74,11 @@ class MotionCleanup:
         refine_steps: Gauss-Newton iterations of :func:`humo.representations.rig.fit_rig` after its closed form
             (0 by default: on the bundled model 2 iterations lower the mean joint change from 3.30 to 3.14 cm
             but cost ~80x the closed form, more than generating the motion).
-        foot_lock: lock planted feet (on by default; each call may override it).
+        plant_root: move the body so the stance foot does not slide
+            (:func:`humo.representations.contact.plant_root`; on by default): the root then travels as far as
+            the steps carry it.
+        foot_lock: lock planted feet (on by default; each call may override it). After ``plant_root`` the lock
+            is kept for a clip only where it lowers that clip's foot sliding (``humo.metrics.kinematics``).
         blend: frames over which a foot lock blends in and out.
         contact_height: metres above a foot joint's lowest point that still count as planted.
         fps: frame rate of the joints.
@@ -78,6 +86,7 @@ class MotionCleanup:
 
     offsets: torch.Tensor | None = None
     refine_steps: int = 0
+    plant_root: bool = True
     foot_lock: bool = True
     blend: int = 3
     contact_height: float = 0.05
@@ -103,9 +112,17 @@ class MotionCleanup:
         else:  # each clip on its own mean skeleton
             out = torch.stack([fit_rig(j, rig_offsets(j), steps=self.refine_steps) for j in joints])
         out = ground(out)
+        if self.plant_root:
+            out = plant_root(out, height=self.contact_height)
         if self.foot_lock if foot_lock is None else foot_lock:
             contacts = contact_labels(out, fps=self.fps, height=self.contact_height)
-            out = ground(lock_feet(out, contacts, blend=self.blend))
+            locked = ground(lock_feet(out, contacts, blend=self.blend))
+            if self.plant_root:  # the lock can fight a planted root: keep it only where it helps
+                before = foot_skating(out, self.fps, self.contact_height)
+                after = foot_skating(locked, self.fps, self.contact_height)
+                keep = (after <= before) | torch.isnan(before)
+                locked = torch.where(keep[:, None, None, None], locked, out)
+            out = locked
         return out
 
     def apply(self, joints: list[torch.Tensor], foot_lock: bool | None = None) -> list[torch.Tensor]:
@@ -123,4 +140,5 @@ class MotionCleanup:
     def describe(self, foot_lock: bool | None = None) -> dict:
         """JSON-able summary for a motion's ``meta``."""
         lock = self.foot_lock if foot_lock is None else foot_lock
-        return {"skeleton": "fixed" if self.offsets is not None else "per-clip mean", "foot_lock": bool(lock)}
+        return {"skeleton": "fixed" if self.offsets is not None else "per-clip mean", "plant_root": self.plant_root,
+                "foot_lock": bool(lock)}

@@ -4,8 +4,10 @@ Every function works on ``joints (..., T, 22, 3)`` (metres, Y up) with any leadi
 input's dtype and device. Foot locking follows Kovar, Schreiner and Gleicher, "Footskate cleanup for
 motion capture editing" (SCA 2002): while a foot is planted its horizontal position is pinned, the leg
 is solved with analytic two-bone IK (hip-knee-ankle, the knee staying in its original bend plane) and
-the pin is blended in and out over a few frames. The root is never moved; bone lengths are unchanged
-(the hip-knee, knee-ankle and ankle-toe distances are those of the input's first frame).
+the pin is blended in and out over a few frames; bone lengths are unchanged (the hip-knee, knee-ankle
+and ankle-toe distances are those of the input's first frame). :func:`plant_root` is the other half:
+it moves the whole body horizontally so that the stance foot stays where it is, i.e. the body travels
+exactly as far as its steps carry it (a generated walk whose feet glide backwards too slowly).
 """
 
 from __future__ import annotations
@@ -146,3 +148,35 @@ def foot_lock(joints: torch.Tensor, contacts: torch.Tensor, blend: int = 3) -> t
         out[..., ankle, :] = new_ankle
         out[..., toe, :] = new_ankle + foot * F.normalize(toe_goal - new_ankle, dim=-1, eps=1e-9)
     return out.reshape(lead + (t, SMPL22.num_joints, 3))
+
+
+def plant_root(joints: torch.Tensor, height: float = 0.05) -> torch.Tensor:
+    """Shift each frame horizontally so that the stance foot does not slide; ``joints (..., T, 22, 3)``.
+
+    The stance foot of a frame is the lower of the two feet; its ankle and toe count as planted while they
+    are within ``height`` metres of the clip's lowest ankle / toe level (the level of :func:`contact_labels`).
+    Between frames ``t`` and ``t + 1`` the whole body is moved by minus the mean horizontal displacement of
+    the joints planted at both frames (nothing when none is), and the moves accumulate over the clip. So a
+    planted foot keeps its floor position and the root's path becomes the one the steps produce; poses,
+    heights and bone lengths are unchanged, as is the first frame. Airborne frames (runs, jumps) keep the
+    generated root motion.
+    """
+    joints = _check(joints)
+    if joints.shape[-3] < 2:
+        return joints.clone()
+    feet = joints[..., list(FEET), :]  # (..., T, 4, 3)
+    y = feet[..., 1]
+    lowest = y.amin(dim=-2, keepdim=True)  # (..., 1, 4)
+    lowest = torch.minimum(lowest, lowest[..., [2, 3, 0, 1]])  # ankles share one level, toes another
+    left = y[..., :2].amin(-1) <= y[..., 2:].amin(-1)  # (..., T) the left foot is the stance foot
+    stance = torch.stack([left, left, ~left, ~left], dim=-1)
+    planted = ((y <= lowest + height) & stance).to(joints.dtype)  # (..., T, 4)
+    both = torch.minimum(planted[..., 1:, :], planted[..., :-1, :])  # (..., T-1, 4) planted at t and t+1
+    step = feet[..., 1:, :, :][..., [0, 2]] - feet[..., :-1, :, :][..., [0, 2]]  # (..., T-1, 4, 2)
+    count = both.sum(-1, keepdim=True)  # (..., T-1, 1)
+    move = -(step * both[..., None]).sum(-2) / count.clamp(min=1)  # (..., T-1, 2)
+    shift = F.pad(torch.cumsum(move, dim=-2), (0, 0, 1, 0))  # (..., T, 2), zero at the first frame
+    out = joints.clone()
+    out[..., 0] = out[..., 0] + shift[..., None, 0]
+    out[..., 2] = out[..., 2] + shift[..., None, 1]
+    return out

@@ -35,7 +35,7 @@ def test_cleanup_gives_rigid_grounded_motion(fixed):
     no_lock = MotionCleanup(offsets=offsets)(x, foot_lock=False)
     assert float(bone_std(no_lock).max()) < 1e-5
     assert MotionCleanup(offsets=offsets).describe(False) == {"skeleton": "fixed" if fixed else "per-clip mean",
-                                                              "foot_lock": False}
+                                                              "plant_root": True, "foot_lock": False}
 
 
 def test_apply_groups_lengths_and_matches_single_calls():

@@ -87,3 +87,35 @@ def test_blend_weights_stay_on_the_input_device():
 
     w = _blend_weights(torch.zeros(2, 10, dtype=torch.bool, device="meta"), 2)
     assert w.device.type == "meta" and w.shape == (2, 10)
+
+
+def _gliding(frames: int = 30, speed: float = 1.0) -> torch.Tensor:
+    """One fixed standing pose (feet on the floor) translated forward at ``speed`` m/s: every foot slides."""
+    pose = ground(synthetic_joints(frames=1, seed=3))[0]  # (22, 3)
+    t = torch.arange(frames, dtype=pose.dtype) / 20.0
+    shift = torch.stack([torch.zeros_like(t), torch.zeros_like(t), speed * t], -1)  # (T, 3) along +z
+    return pose[None] + shift[:, None, :]
+
+
+def test_plant_root_stops_a_gliding_figure_and_keeps_the_pose():
+    from humo.representations.contact import plant_root
+
+    joints = torch.stack([_gliding(speed=1.0), _gliding(speed=0.5)])  # (2, 30, 22, 3)
+    assert float(foot_skating(joints).min()) > 0.4
+    out = plant_root(joints)
+    assert float(foot_skating(out).max()) < 1e-9  # the stance foot no longer moves
+    assert torch.allclose(out[:, :, 0], out[:, :1, 0].expand_as(out[:, :, 0]), atol=1e-9)  # nor the body
+    rel_in, rel_out = joints - joints[..., :1, :], out - out[..., :1, :]
+    assert torch.allclose(rel_in, rel_out, atol=1e-12)  # poses, heights and bone lengths unchanged
+    assert torch.equal(out[:, 0], joints[:, 0])  # the first frame stays where it was
+
+
+def test_plant_root_leaves_a_motion_without_a_low_foot_alone():
+    from humo.representations.contact import plant_root
+
+    joints = _gliding(speed=1.0)
+    lifted = joints.clone()
+    lifted[..., 1] += torch.linspace(0, 2.0, 30, dtype=joints.dtype)[:, None]  # rising: no foot stays low
+    out = plant_root(lifted, height=0.05)
+    moved = (out - lifted)[1:, 0, [0, 2]].norm(dim=-1)
+    assert float(moved.max()) < 1e-12
