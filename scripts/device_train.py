@@ -150,7 +150,7 @@ def main() -> None:
         p.add_argument("--minutes", type=float, default=6.0)
         p.add_argument("--device", default="cuda")
         if name == "coamd":
-            p.add_argument("--autoencoder", type=Path, default=Path("checkpoints/autoencoder-small-merged"))
+            p.add_argument("--autoencoder", type=Path, default=Path("humo/assets/coamd-merged-medium/autoencoder"))
             p.add_argument("--mixed-precision", default=None)
         if name == "motionduet":
             p.add_argument("--stage", default="both")

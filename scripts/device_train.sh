@@ -2,7 +2,7 @@
 # The prepared GPU job (see scripts/device_train.py): run on a lent GPU machine with .devpack carried,
 #   device run: bash scripts/device_train.sh        (carry: [".devpack"], timeout_s 590)
 # Trains, in parallel on the one GPU, each with a wall-clock budget:
-#   CoAMD medium and small on the merged corpus (frozen checkpoints/autoencoder-small-merged),
+#   CoAMD medium and small on the merged corpus (frozen humo/assets/coamd-merged-medium/autoencoder),
 #   the held-out evaluator (base) on the merged corpus, MotionDuet small with 1 and 4 latent tokens
 #   (VAE + text-only denoiser), and the MLD-size VAE alone (its validation MPJPE is the point);
 # then times generation (AITS) with benchmarks/bench_coamd.py, and returns final/ folders (large

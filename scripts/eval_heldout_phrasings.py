@@ -10,7 +10,7 @@ whole test split and per source (Bandai Namco + CMU / HDM05):
 * per-class ``top1``: argmax over the model's class prompts vs the clip's action (motion -> class).
 
     python scripts/eval_heldout_phrasings.py corpora/merged \\
-        bundled=humo/assets/coamd-bandai-cmu-small/recognizer retrained=runs/recognizer/final --out r.json
+        bundled=humo/assets/coamd-merged-medium/recognizer retrained=runs/recognizer/final --out r.json
 """
 
 from __future__ import annotations

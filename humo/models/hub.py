@@ -24,7 +24,7 @@ from torch import nn
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 # The model bundled with humo (CoAMD pipeline + its recognizer; model card in its README.md).
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-bandai-cmu-small"
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-merged-medium"
 
 
 class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo", "human-motion"]):

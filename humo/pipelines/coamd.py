@@ -317,7 +317,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
                         autoencoder_cls=None) -> CoAMD:
         """Load a folder written by :meth:`save_pretrained`, a training run folder (its ``final/``) or a
         Hugging Face Hub repo id; with no argument, the model bundled with humo (see its model card,
-        ``humo/assets/coamd-bandai-cmu-small/README.md``: trained on Bandai Namco + CMU, CC BY-NC 4.0)."""
+        ``humo/assets/coamd-merged-medium/README.md``: trained on Bandai Namco + CMU + HDM05, CC BY-NC 4.0)."""
         import importlib
 
         from humo.models.coamd import CoAMDTransformer

@@ -8,13 +8,13 @@ from humo.pipelines.coamd import BUNDLED_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = BUNDLED_MODEL / "README.md"
-RESULTS = ROOT / "docs" / "results" / "coamd-bandai-namco.json"
+RESULTS = ROOT / "docs" / "results" / "coamd-merged-medium.json"
 # card row label -> (results entry, row within it)
 ROWS = {
-    "real data": ("CoAMD, no guidance", "real"),
-    "no guidance": ("CoAMD, no guidance", "generated"),
-    "CFG 4.5": ("CoAMD + CFG 4.5", "generated"),
-    "CFG 4.5 + recognizer guidance (gamma 1)": ("CoAMD + CFG 4.5 + recognizer 1", "generated"),
+    "real data": ("CoAMD, no guidance (no planted root)", "real"),
+    "no guidance, no planted root": ("CoAMD, no guidance (no planted root)", "generated"),
+    "CFG 3 rescale 0.7, no planted root": ("CoAMD + CFG 3 rescale 0.7 (no planted root)", "generated"),
+    "CFG 3 rescale 0.7, planted root (default)": ("CoAMD + CFG 3 rescale 0.7 (default)", "generated"),
 }
 
 
@@ -38,7 +38,7 @@ def test_card_is_docs_models_md():
 
 def test_card_names_data_and_licence():
     text = CARD.read_text()
-    for needle in ("Bandai Namco", "CMU", "CC BY-NC 4.0", "MPJPE", "R@1", "FID"):
+    for needle in ("Bandai Namco", "CMU", "HDM05", "CC BY-NC 4.0", "CC BY-SA 3.0", "MPJPE", "R@1", "FID"):
         assert needle in text, needle
 
 

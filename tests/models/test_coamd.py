@@ -26,7 +26,7 @@ def batch(b=3, l=10, seed=0):
 
 
 def test_presets_and_sizes():
-    assert set(COAMD_PRESETS) == {"tiny", "small", "base"}
+    assert set(COAMD_PRESETS) == {"tiny", "small", "medium", "base"}
     assert COAMD_PRESETS["base"]["width"] == 1024 and COAMD_PRESETS["base"]["depth"] == 6
     m = tiny()
     assert (m.latent_dim, m.max_tokens, m.text_dim) == (D, L, TEXT)

@@ -131,7 +131,7 @@ class ActionRecognizer(TextEncoderSlot, HubModel):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path=None, **kwargs) -> ActionRecognizer:
         """Load a folder written by ``save_pretrained`` or a hub id; with no argument, the recognizer bundled
-        with humo (trained with the bundled CoAMD model; see ``humo/assets/coamd-bandai-cmu-small``).
+        with humo (trained with the bundled CoAMD model; see ``humo/assets/coamd-merged-medium``).
         Keyword arguments as :meth:`humo.models.hub.HubModel.from_pretrained`."""
         if pretrained_model_name_or_path is None:
             pretrained_model_name_or_path = BUNDLED_MODEL / "recognizer"
