@@ -20,25 +20,18 @@ from pathlib import Path
 
 import torch
 
+from humo.metrics import retrieval_hits
 from humo.models.evaluators import ContrastiveEvaluator
 from humo.pipelines.evaluation import _Items, corpus_test_set
 from humo.representations.humanml3d import joints_to_features
 
 
-def hits(text: torch.Tensor, motion: torch.Tensor, k: int, shuffles: int, seed: int, batch: int = 32) -> torch.Tensor:
-    """``(N,)`` share of shuffles in which caption ``i`` ranks its own motion within the top ``k``."""
-    n = text.shape[0]
-    out, count = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+def hits(text: torch.Tensor, motion: torch.Tensor, k: int, shuffles: int, seed: int) -> torch.Tensor:
+    """``(N,)`` share of ``shuffles`` protocol batchings (32, drop_last) in which caption ``i`` ranks its own
+    motion within the top ``k`` (:func:`humo.metrics.retrieval_hits`)."""
     g = torch.Generator().manual_seed(seed)
-    for _ in range(shuffles):
-        perm = torch.randperm(n, generator=g)
-        for s in range(0, n - batch + 1, batch):  # drop_last, as the protocol
-            idx = perm[s:s + batch]
-            d = torch.cdist(text[idx].double(), motion[idx].double())  # (32, 32): caption x motion
-            rank = (d < d.diagonal()[:, None]).sum(1)  # motions strictly closer than the caption's own
-            out[idx] += (rank < k).double()
-            count[idx] += 1
-    return out / count.clamp(min=1)
+    draws = torch.stack([retrieval_hits(text, motion, top_k=k, generator=g) for _ in range(shuffles)])
+    return draws.nanmean(0)
 
 
 def embed_joints(ev: ContrastiveEvaluator, joints: list[torch.Tensor]) -> torch.Tensor:

@@ -15,6 +15,7 @@ from humo.metrics.functional import (
     matching_score,
     multimodality,
     r_precision,
+    retrieval_hits,
     retrieval_metrics,
 )
 from humo.metrics.protocol import (
@@ -45,6 +46,7 @@ __all__ = [
     "matching_score",
     "multimodality",
     "r_precision",
+    "retrieval_hits",
     "retrieval_metrics",
     "reference_crop",
     "summarize",

@@ -89,11 +89,11 @@ def _batches(n: int, batch_size: int, generator, shuffle: bool, device) -> torch
     return order[: n_batches * batch_size].view(n_batches, batch_size)
 
 
-def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle, with_index: bool = False):
     """``(n_batches, B, B)`` distances (row = text, column = motion) in the embeddings' precision (float32
     or float64; half precision is promoted to float32), and the ``(n_batches, B)`` paired distances,
-    computed directly (exact for identical pairs, where the expansion cancels)."""
+    computed directly (exact for identical pairs, where the expansion cancels); with ``with_index`` also the
+    ``(n_batches, B)`` row indices of each batch."""
     t, m = _paired(text_emb, motion_emb, double=False)
     if t.dtype not in (torch.float32, torch.float64):
         t, m = t.float(), m.float()
@@ -103,7 +103,17 @@ def _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle
     if shuffle or idx.numel() != t.shape[0]:
         t, m = t.index_select(0, idx.flatten()), m.index_select(0, idx.flatten())
     t, m = t.view(shape), m.view(shape)
-    return _distances(t, m), torch.linalg.vector_norm(t - m, dim=-1)
+    out = _distances(t, m), torch.linalg.vector_norm(t - m, dim=-1)
+    return (*out, idx) if with_index else out
+
+
+def _own_ranks(dist: torch.Tensor) -> torch.Tensor:
+    """``(n_batches, B)`` 0-based rank of each text's own motion in a stable argsort of its distance row."""
+    batch_size = dist.shape[-1]
+    own = dist.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # (n_batches, B, 1)
+    before = torch.ones(batch_size, batch_size, dtype=torch.bool, device=dist.device).tril(-1)
+    # the motions strictly closer, plus the equally close ones listed before it (no sort needed)
+    return ((dist < own) | ((dist == own) & before)).sum(-1)
 
 
 @dataclass
@@ -136,14 +146,24 @@ def retrieval_metrics(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32
         raise ValueError(f"top_k must be in [1, batch_size={batch_size}], got {top_k}")
     dist, paired = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle)
     used = dist.shape[0] * batch_size
-    # rank of the true motion in a stable argsort of each row: the motions strictly closer, plus the
-    # equally close ones listed before it (no sort needed)
-    own = dist.diagonal(dim1=-2, dim2=-1).unsqueeze(-1)  # (n_batches, B, 1)
-    before = torch.ones(batch_size, batch_size, dtype=torch.bool, device=dist.device).tril(-1)
-    rank = ((dist < own) | ((dist == own) & before)).sum(-1)  # (n_batches, B)
+    rank = _own_ranks(dist)  # (n_batches, B)
     hits = rank.unsqueeze(-1) < torch.arange(1, top_k + 1, device=dist.device)  # found within the first k
     return RetrievalMetrics(hits.sum(dim=(0, 1)).to(torch.float64) / used,
                             paired.double().sum() / used)
+
+
+def retrieval_hits(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,
+                   generator: torch.Generator | None = None, shuffle: bool = True) -> torch.Tensor:
+    """Per pair, whether its text finds its motion within the first ``top_k`` of its batch: ``(N,)`` float64,
+    1 or 0, NaN for the pairs of the dropped partial batch. Same batches and ranking as
+    :func:`retrieval_metrics` for the same ``generator`` state, so the mean of the finite entries is its
+    ``R@top_k``; averaged over several draws and grouped by label it gives R-precision per class."""
+    if not 1 <= top_k <= batch_size:
+        raise ValueError(f"top_k must be in [1, batch_size={batch_size}], got {top_k}")
+    dist, _, idx = _batch_distances(text_emb, motion_emb, batch_size, generator, shuffle, with_index=True)
+    out = torch.full((len(text_emb),), float("nan"), dtype=torch.float64, device=dist.device)
+    out[idx.flatten()] = (_own_ranks(dist) < top_k).flatten().to(torch.float64)
+    return out
 
 
 def r_precision(text_emb, motion_emb, top_k: int = 3, batch_size: int = 32,

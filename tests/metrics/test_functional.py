@@ -166,6 +166,19 @@ def test_retrieval_metrics_share_one_draw():
     assert torch.equal(both.matching_score, M.matching_score(t, m, generator=g()))
 
 
+def test_retrieval_hits_are_the_per_pair_r_precision():
+    t, m = correlated(n=100, d=8, noise=1.0)  # 3 batches of 32 and 4 dropped pairs
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    for k in (1, 3):
+        hits = M.retrieval_hits(t, m, top_k=k, generator=g())
+        assert hits.shape == (100,) and int(torch.isnan(hits).sum()) == 4
+        finite = hits[torch.isfinite(hits)]
+        assert set(finite.tolist()) <= {0.0, 1.0} and 0.0 < float(finite.mean()) < 1.0
+        assert float(finite.mean()) == pytest.approx(float(M.r_precision(t, m, top_k=k, generator=g())[-1]))
+    # a pair whose text is its motion is found first, whatever the batch
+    assert torch.equal(M.retrieval_hits(m, m, top_k=1, shuffle=False)[:96], torch.ones(96, dtype=torch.float64))
+
+
 def test_distance_matrix_matches_reference():
     t, m = correlated(n=40, d=8)
     np.testing.assert_allclose(M.euclidean_distance_matrix(t, m).numpy(),
