@@ -11,10 +11,11 @@ CARD = BUNDLED_MODEL / "README.md"
 RESULTS = ROOT / "docs" / "results" / "coamd-merged-medium.json"
 # card row label -> (results entry, row within it)
 ROWS = {
-    "real data": ("CoAMD, no guidance (no planted root)", "real"),
+    "real data": ("CoAMD, no guidance (default cleanup)", "real"),
+    "no guidance": ("CoAMD, no guidance (default cleanup)", "generated"),
+    "CFG 3 rescale 0.7 (default)": ("CoAMD + CFG 3 rescale 0.7 (default)", "generated"),
     "no guidance, no planted root": ("CoAMD, no guidance (no planted root)", "generated"),
     "CFG 3 rescale 0.7, no planted root": ("CoAMD + CFG 3 rescale 0.7 (no planted root)", "generated"),
-    "CFG 3 rescale 0.7, planted root (default)": ("CoAMD + CFG 3 rescale 0.7 (default)", "generated"),
 }
 
 
