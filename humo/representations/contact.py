@@ -35,6 +35,13 @@ def ground(joints: torch.Tensor) -> torch.Tensor:
     return joints - F.pad(floor[..., None], (1, 1))[..., None, None, :]
 
 
+def _floor_levels(y: torch.Tensor) -> torch.Tensor:
+    """``(..., 1, 4)`` floor level of each foot joint from heights ``y (..., T, 4)`` (:data:`FEET` order): the
+    lowest over the clip, ankles sharing one level and toes another."""
+    lowest = y.amin(dim=-2, keepdim=True)
+    return torch.minimum(lowest, lowest[..., [2, 3, 0, 1]])
+
+
 def contact_labels(joints: torch.Tensor, fps: float = 20.0, height: float = 0.05,
                    threshold: float = 0.002, relative: float = 0.5) -> torch.Tensor:
     """Foot contacts ``(..., T, 4)`` (left ankle, left toe, right ankle, right toe), bool.
@@ -51,9 +58,7 @@ def contact_labels(joints: torch.Tensor, fps: float = 20.0, height: float = 0.05
     if joints.shape[-3] < 2:
         return torch.zeros(joints.shape[:-3] + (1, 4), dtype=torch.bool, device=joints.device)
     feet = joints[..., list(FEET), :]  # (..., T, 4, 3)
-    lowest = feet[..., 1].amin(dim=-2)  # (..., 4) per joint over the clip
-    lowest = torch.minimum(lowest, lowest[..., [2, 3, 0, 1]])  # ankles share one level, toes another
-    low = feet[..., 1] <= lowest[..., None, :] + height  # (..., T, 4)
+    low = feet[..., 1] <= _floor_levels(feet[..., 1]) + height  # (..., T, 4)
     slow = foot_contacts(joints, threshold=threshold * (20.0 / fps) ** 2) > 0.5  # (..., T-1, 4)
     step = joints[..., 1:, :, :] - joints[..., :-1, :, :]  # (..., T-1, 22, 3)
     foot_speed = step[..., list(FEET), :][..., [0, 2]].norm(dim=-1)  # (..., T-1, 4) per frame
@@ -166,8 +171,7 @@ def plant_root(joints: torch.Tensor, height: float = 0.05) -> torch.Tensor:
         return joints.clone()
     feet = joints[..., list(FEET), :]  # (..., T, 4, 3)
     y = feet[..., 1]
-    lowest = y.amin(dim=-2, keepdim=True)  # (..., 1, 4)
-    lowest = torch.minimum(lowest, lowest[..., [2, 3, 0, 1]])  # ankles share one level, toes another
+    lowest = _floor_levels(y)  # (..., 1, 4)
     left = y[..., :2].amin(-1) <= y[..., 2:].amin(-1)  # (..., T) the left foot is the stance foot
     stance = torch.stack([left, left, ~left, ~left], dim=-1)
     planted = ((y <= lowest + height) & stance).to(joints.dtype)  # (..., T, 4)
