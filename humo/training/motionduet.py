@@ -359,7 +359,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
             metrics["seconds"] = time.perf_counter() - t0
             if main:
                 (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-            return MotionDuetTrainResult(final, {"vae": vae_steps or steps}, metrics["seconds"], metrics,
+            return MotionDuetTrainResult(final, {"vae": metrics["vae"]["steps"]}, metrics["seconds"], metrics,
                                          history)
     else:
         _load_vae(model, Path(vae_from) if vae_from is not None else out_dir / "vae" / "final")
@@ -372,5 +372,6 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     metrics["parameters"] = sum(p.numel() for p in final_model.parameters())
     if main:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    done = {"denoiser": steps, **({"vae": vae_steps or steps} if stage == "both" else {})}
+    # the steps reached (a stage cut by max_minutes stops short of its plan)
+    done = {"denoiser": metrics["denoiser"]["steps"], **({"vae": metrics["vae"]["steps"]} if stage == "both" else {})}
     return MotionDuetTrainResult(final, done, metrics["seconds"], metrics, history)
