@@ -304,25 +304,22 @@ def features_to_joints(features: torch.Tensor, joints_num: int = 22) -> torch.Te
     features = _check_features(features)
     w, qy, x, y, z = _root_from_features(features)
     c, s = _yaw_cs(w, -qy)
-    ric = features[..., 4:4 + (joints_num - 1) * 3].unflatten(-1, (joints_num - 1, 3))  # a view
-    root = torch.stack([x, y, z], dim=-1)  # (..., T, 3)
-    base = root[..., None, :] * _const((1.0, 0.0, 1.0), root)  # root XZ
-    coef = torch.stack([c, torch.ones_like(c), c], dim=-1)[..., None, :]
-    # joints = yaw(ric) + root XZ = [c x + s z, y, c z - s x] + root XZ; written straight into the
-    # output unless autograd needs the result (out= is not differentiable)
-    differentiable = features.requires_grad and torch.is_grad_enabled()
-    if differentiable:
-        body = torch.addcmul(base, ric, coef)
+    c, s = c[..., None], s[..., None]  # (..., T, 1)
+    n = joints_num - 1
+    # the ric block as contiguous coordinate planes (3, ..., T, n): one gather, then every op below runs
+    # on contiguous memory; joints = yaw(ric) + root XZ = [c x + s z, y, c z - s x] + root XZ
+    rx, ry, rz = features[..., 4:4 + n * 3].unflatten(-1, (n, 3)).movedim(-1, 0).contiguous()
+    if features.requires_grad and torch.is_grad_enabled():  # out= is not differentiable
+        bx = torch.cat([x[..., None], torch.addcmul(rx * c, rz, s) + x[..., None]], dim=-1)
+        bz = torch.cat([z[..., None], torch.addcmul(rz * c, rx, s, value=-1.0) + z[..., None]], dim=-1)
     else:
-        out = features.new_empty(features.shape[:-1] + (joints_num, 3))
-        out[..., 0, :] = root
-        body = torch.addcmul(base, ric, coef, out=out[..., 1:, :])
-    body[..., 0].addcmul_(ric[..., 2], s[..., None])
-    body[..., 2].addcmul_(ric[..., 0], s[..., None], value=-1.0)
-    if differentiable:
-        out = torch.cat([root[..., None, :], body], dim=-2)
+        bx, bz = (features.new_empty(x.shape + (joints_num,)) for _ in range(2))
+        bx[..., 0], bz[..., 0] = x, z
+        torch.mul(rx, c, out=bx[..., 1:]).addcmul_(rz, s).add_(x[..., None])
+        torch.mul(rz, c, out=bz[..., 1:]).addcmul_(rx, s, value=-1.0).add_(z[..., None])
+    out = torch.stack([bx, torch.cat([y[..., None], ry], dim=-1), bz], dim=-1)
     if out.numel() and not bool(torch.isfinite(out.sum())):
-        check_tensor(features[..., :4 + (joints_num - 1) * 3], "features")  # names NaN / inf in the input
+        check_tensor(features[..., :4 + n * 3], "features")  # names NaN / inf in the input
     return out
 
 
