@@ -27,6 +27,9 @@ def evaluate_command(
     kinematics: bool = typer.Option(True, "--kinematics/--no-kinematics", help="Also compare each generated "
                                     "motion's kinematics with the real clips of its class (labels.json)."),
     recognizer_scale: float = typer.Option(1.0, help="Recognizer guidance step gamma."),
+    steps: int = typer.Option(18, help="AR steps per generation window."),
+    flow_steps: int = typer.Option(8, help="Flow ODE steps per revealed token."),
+    solver: str = typer.Option("heun", help="Flow ODE solver: heun or euler."),
     split: str = typer.Option("test", help="Split file to evaluate on."),
     replications: int = typer.Option(20, help="Protocol replications (20 in the papers)."),
     mm_prompts: int = typer.Option(32, help="MultiModality prompts (0 = skip)."),
@@ -50,6 +53,10 @@ def evaluate_command(
     for option, folder in (("--model", model), ("--evaluator", evaluator), ("--recognizer", recognizer)):
         if folder is not None and not folder.is_dir():
             raise FileNotFoundError(f"{option} {folder}: no such folder")
+    if steps < 1 or flow_steps < 1:
+        raise UserError(f"--steps and --flow-steps must be >= 1, got {steps}, {flow_steps}")
+    if solver not in ("heun", "euler"):
+        raise UserError(f"unknown --solver {solver!r}; choose heun or euler")
     if out is not None:
         check_output(out, (".md", ".txt"), force)
         check_output(out.with_suffix(".json"), (".json",), force)
@@ -97,7 +104,7 @@ def evaluate_command(
         real = real_statistics(corpus)
     results, table = evaluate_conditions(pipe, guides, dataset, ev, replications=replications, seed=seed,
                                          mm_prompts=mm_prompts, mm_repeats=mm_repeats, progress=progress,
-                                         real_kinematics=real)
+                                         real_kinematics=real, steps=steps, flow_steps=flow_steps, solver=solver)
     typer.echo(table)
     for name, res in results.items():
         typer.echo(f"{name}: {res['seconds']:.0f} s")

@@ -71,7 +71,8 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
                              f"{transformer.latent_dim}")
         self.autoencoder = autoencoder.eval()  # sampling never trains: dropout off
         self.transformer = transformer.eval()
-        self.recognizer = recognizer.eval() if recognizer is not None else None
+        self._recognizer_loader = None  # set by from_pretrained: the recognizer loads on first use
+        self.recognizer = recognizer
         self.text_encoder_name = text_encoder_name
         self.text_encoder = text_encoder
         self.fps = float(fps)
@@ -79,6 +80,20 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         self.cleanup = cleanup if cleanup is not None else MotionCleanup(fps=self.fps)
 
     # ------------------------------------------------------------------ components
+    @property
+    def recognizer(self):
+        """The pipeline's ``ActionRecognizer`` (or ``None``); a loaded pipeline reads it from its folder on
+        first use, so generation alone never pays for it."""
+        if self._recognizer is None and self._recognizer_loader is not None:
+            loader, self._recognizer_loader = self._recognizer_loader, None
+            self._recognizer = loader().eval().to(self.device)
+        return self._recognizer
+
+    @recognizer.setter
+    def recognizer(self, value) -> None:
+        self._recognizer = value.eval() if value is not None else None
+        self._recognizer_loader = None
+
     @property
     def text_dim(self) -> int:
         return self.transformer.text_dim
@@ -93,7 +108,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         return self.transformer.max_tokens * self.downsample
 
     def to(self, device) -> CoAMD:
-        for m in (self.autoencoder, self.transformer, self.recognizer, self._text_encoder):
+        for m in (self.autoencoder, self.transformer, self._recognizer, self._text_encoder):
             if isinstance(m, torch.nn.Module):
                 m.to(device)
         return self
@@ -342,10 +357,11 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         ae_cls = autoencoder_cls or component(meta.get("autoencoder", "MotionAutoencoder"))
         ae = ae_cls.from_pretrained(folder / "autoencoder", map_location=map_location)
         transformer = CoAMDTransformer.from_pretrained(folder / "coamd", map_location=map_location)
-        recognizer = None
+        pipe = cls(ae, transformer, text_encoder=text_encoder, text_encoder_name=meta.get("text_encoder", "minilm"),
+                   fps=float(meta.get("fps", FPS)), cleanup=MotionCleanup.from_folder(folder, fps=float(meta.get("fps", FPS))))
         if load_recognizer and meta.get("recognizer"):
-            recognizer = component(meta["recognizer"]).from_pretrained(folder / "recognizer",
-                                                                       map_location=map_location)
-        return cls(ae, transformer, text_encoder=text_encoder, recognizer=recognizer,
-                   text_encoder_name=meta.get("text_encoder", "minilm"), fps=float(meta.get("fps", FPS)),
-                   cleanup=MotionCleanup.from_folder(folder, fps=float(meta.get("fps", FPS))))
+            rec_cls, rec_dir = component(meta["recognizer"]), folder / "recognizer"
+            if not (rec_dir / "model.safetensors").is_file():
+                raise FileNotFoundError(f"{rec_dir / 'model.safetensors'} not found, but {path} names a recognizer")
+            pipe._recognizer_loader = lambda: rec_cls.from_pretrained(rec_dir, map_location=map_location)
+        return pipe

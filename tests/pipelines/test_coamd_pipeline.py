@@ -234,6 +234,9 @@ def test_save_load_round_trip(tmp_path):
     names = {f.name for f in (tmp_path / "pipe").iterdir()}
     assert names == {"autoencoder", "coamd", "recognizer", "pipeline.json"}
     q = CoAMD.from_pretrained(tmp_path / "pipe", text_encoder=FakeTextEncoder())
+    assert q._recognizer is None  # generation alone never loads the recognizer
+    q.generate("kick", seconds=1, seed=2, **FAST)
+    assert q._recognizer is None
     assert q.recognizer is not None and q.text_encoder_name == "minilm"
     for a, b in ((p.transformer, q.transformer), (p.autoencoder, q.autoencoder), (p.recognizer, q.recognizer)):
         sa, sb = a.state_dict(), b.state_dict()
@@ -250,6 +253,10 @@ def test_save_load_round_trip(tmp_path):
         CoAMD.from_pretrained(tmp_path / "pipe")
     (tmp_path / "pipe" / "pipeline.json").write_text("{")
     with pytest.raises(ValueError, match="corrupt"):
+        CoAMD.from_pretrained(tmp_path / "pipe")
+    (tmp_path / "pipe" / "pipeline.json").write_text(json.dumps(meta))
+    (tmp_path / "pipe" / "recognizer" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="names a recognizer"):  # at load, not at first use
         CoAMD.from_pretrained(tmp_path / "pipe")
 
 
