@@ -14,6 +14,7 @@ Frozen external parts (text encoders) are kept out of ``state_dict`` by the mode
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -82,7 +83,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        model = cls(**model_kwargs)
+        with _no_init() if strict else contextlib.nullcontext():  # strict: every tensor is overwritten below
+            model = cls(**model_kwargs)
         path = cls._resolve_file(str(model_id), WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
                                  force_download=force_download, local_files_only=local_files_only, token=token)
         try:
@@ -106,6 +108,29 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo
             raise FileNotFoundError(f"{path} not found: not a folder written by save_pretrained") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"corrupt config {path}: {e}") from e
+
+
+_INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+                   "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_",
+                   "sparse_")
+
+
+@contextlib.contextmanager
+def _no_init():
+    """Skip ``torch.nn.init``'s random initialisation while a model is built only to be overwritten by a
+    strict checkpoint load (the random draws are ~40% of loading the bundled model; transformers does the
+    same in ``from_pretrained``). Parameters keep uninitialised memory until the load, which a strict load
+    replaces entirely (a missing key raises)."""
+    from torch.nn import init
+
+    saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS if hasattr(init, name)}
+    try:
+        for name in saved:
+            setattr(init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(init, name, fn)
 
 
 def load_state_dict_strict(model: nn.Module, state: dict, strict: bool = True) -> None:
