@@ -6,8 +6,9 @@ The straightforward side is embedded below: a faithful re-implementation of the 
 ``process_file`` (numpy, one clip at a time, with its ``*_np`` quaternion helpers that round-trip
 through float32 torch, its ``uniform_skeleton`` = IK then FK, its per-chain IK loop) and of
 ``recover_from_ric`` (torch, batched, its ``qrot`` with ``.contiguous().view(-1, 4)``). Both sides get
-the same synthetic 196-frame clips; the table prints clips/s (best of ``--repeats`` rounds, both sides timed back to back in each), the ratio and the
-largest difference between the two outputs (float32 vs the reference's float64/float32 mix).
+the same synthetic 196-frame clips; the table prints clips/s (best of ``--repeats`` rounds, both sides
+timed back to back in each, so other load hits both alike), the ratio and the largest difference
+between the two outputs (float32 vs the reference's float64/float32 mix).
 """
 
 from __future__ import annotations

@@ -357,8 +357,9 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         ae_cls = autoencoder_cls or component(meta.get("autoencoder", "MotionAutoencoder"))
         ae = ae_cls.from_pretrained(folder / "autoencoder", map_location=map_location)
         transformer = CoAMDTransformer.from_pretrained(folder / "coamd", map_location=map_location)
+        fps = float(meta.get("fps", FPS))
         pipe = cls(ae, transformer, text_encoder=text_encoder, text_encoder_name=meta.get("text_encoder", "minilm"),
-                   fps=float(meta.get("fps", FPS)), cleanup=MotionCleanup.from_folder(folder, fps=float(meta.get("fps", FPS))))
+                   fps=fps, cleanup=MotionCleanup.from_folder(folder, fps=fps))
         if load_recognizer and meta.get("recognizer"):
             rec_cls, rec_dir = component(meta["recognizer"]), folder / "recognizer"
             if not (rec_dir / "model.safetensors").is_file():

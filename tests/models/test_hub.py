@@ -4,7 +4,6 @@ from inside huggingface_hub; a file where a folder is expected is refused before
 from __future__ import annotations
 
 import pytest
-
 import torch
 
 from humo.models.autoencoder import MotionAutoencoder
