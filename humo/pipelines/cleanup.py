@@ -77,6 +77,8 @@ class MotionCleanup:
         plant_root: move the body so the stance foot does not slide
             (:func:`humo.representations.contact.plant_root`; on by default): the root then travels as far as
             the steps carry it.
+        plant_sigma, plant_soft: smoothing (frames) and soft contact weights of ``plant_root`` (off by
+            default: both lower the jerk but let some clips' feet slide again; ``docs/evaluation.md``).
         foot_lock: lock planted feet (on by default; each call may override it). After ``plant_root`` the lock
             is kept for a clip only where it lowers that clip's foot sliding (``humo.metrics.kinematics``).
         blend: frames over which a foot lock blends in and out.
@@ -87,6 +89,8 @@ class MotionCleanup:
     offsets: torch.Tensor | None = None
     refine_steps: int = 0
     plant_root: bool = True
+    plant_sigma: float = 0.0
+    plant_soft: bool = False
     foot_lock: bool = True
     blend: int = 3
     contact_height: float = 0.05
@@ -113,7 +117,7 @@ class MotionCleanup:
             out = torch.stack([fit_rig(j, rig_offsets(j), steps=self.refine_steps) for j in joints])
         out = ground(out)
         if self.plant_root:
-            out = plant_root(out, height=self.contact_height)
+            out = plant_root(out, height=self.contact_height, sigma=self.plant_sigma, soft=self.plant_soft)
         if self.foot_lock if foot_lock is None else foot_lock:
             contacts = contact_labels(out, fps=self.fps, height=self.contact_height)
             locked = ground(lock_feet(out, contacts, blend=self.blend))

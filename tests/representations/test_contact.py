@@ -119,3 +119,37 @@ def test_plant_root_leaves_a_motion_without_a_low_foot_alone():
     out = plant_root(lifted, height=0.05)
     moved = (out - lifted)[1:, 0, [0, 2]].norm(dim=-1)
     assert float(moved.max()) < 1e-12
+
+
+def test_plant_root_smoothing_keeps_the_total_move_and_spreads_the_step():
+    """A figure gliding at constant speed whose feet touch the floor only in frames 10-19: the hard rule
+    stops the body there at once and restarts it after (two velocity steps); with ``sigma`` the same total
+    move is spread over a few frames, so the jerk drops."""
+    from humo.representations.contact import plant_root
+
+    joints = _gliding(frames=40, speed=1.0)
+    joints[:10, :, 1] += 0.2  # feet off the floor outside frames 10-19
+    joints[20:, :, 1] += 0.2
+    hard, smooth = plant_root(joints), plant_root(joints, sigma=2.0)
+    assert float((hard[19, 0, 2] - hard[10, 0, 2]).abs()) < 1e-9  # the hard rule: stopped while planted
+    torch.testing.assert_close(smooth[-1, 0], hard[-1, 0], atol=1e-6, rtol=0)  # same total move
+    def root_jerk(x):  # largest third difference of the root's forward position
+        z = x[:, 0, 2]
+        return float((z[3:] - 3 * z[2:-1] + 3 * z[1:-2] - z[:-3]).abs().max())
+
+    assert root_jerk(smooth) < 0.5 * root_jerk(hard)
+
+
+def test_plant_root_soft_weights_scale_the_correction_with_height():
+    from humo.representations.contact import plant_root
+
+    joints = _gliding(frames=30, speed=1.0)
+    hovering = joints.clone()
+    hovering[..., 1] += 0.025  # feet half-way into the 5 cm band all clip long: floor level is the clip's lowest
+    hovering[0, :, 1] -= 0.025  # ... except frame 0, which sets the floor level
+    soft = plant_root(hovering, soft=True)
+    moved = soft[-1, 0, 2] - soft[1, 0, 2]
+    glided = hovering[-1, 0, 2] - hovering[1, 0, 2]
+    assert 0.3 < float(moved / glided) < 0.7  # about half of the glide is removed (weight 0.5)
+    hard = plant_root(hovering)
+    assert float((hard[-1, 0, 2] - hard[1, 0, 2]).abs()) < 1e-9  # all or nothing: all of it
