@@ -77,8 +77,10 @@ class MotionCleanup:
         plant_root: move the body so the stance foot does not slide
             (:func:`humo.representations.contact.plant_root`; on by default): the root then travels as far as
             the steps carry it.
-        plant_sigma, plant_soft: smoothing (frames) and soft contact weights of ``plant_root`` (off by
-            default: both lower the jerk but let some clips' feet slide again; ``docs/evaluation.md``).
+        plant_sigma, plant_soft: smoothing (frames) and soft contact weights of ``plant_root``
+            (``docs/evaluation.md``). Both lower the jerk but can let a clip's feet slide again, so a clip
+            keeps them only where its foot sliding exceeds the all-or-nothing rule's by at most
+            ``plant_slack`` m/s; elsewhere it gets the all-or-nothing result.
         foot_lock: lock planted feet (on by default; each call may override it). After ``plant_root`` the lock
             is kept for a clip only where it lowers that clip's foot sliding (``humo.metrics.kinematics``).
         blend: frames over which a foot lock blends in and out.
@@ -91,6 +93,7 @@ class MotionCleanup:
     plant_root: bool = True
     plant_sigma: float = 0.0
     plant_soft: bool = False
+    plant_slack: float = 0.04
     foot_lock: bool = True
     blend: int = 3
     contact_height: float = 0.05
@@ -116,17 +119,33 @@ class MotionCleanup:
         else:  # each clip on its own mean skeleton
             out = torch.stack([fit_rig(j, rig_offsets(j), steps=self.refine_steps) for j in joints])
         out = ground(out)
-        if self.plant_root:
-            out = plant_root(out, height=self.contact_height, sigma=self.plant_sigma, soft=self.plant_soft)
-        if self.foot_lock if foot_lock is None else foot_lock:
-            contacts = contact_labels(out, fps=self.fps, height=self.contact_height)
-            locked = ground(lock_feet(out, contacts, blend=self.blend))
-            if self.plant_root:  # the lock can fight a planted root: keep it only where it helps
-                before = foot_skating(out, self.fps, self.contact_height)
-                after = foot_skating(locked, self.fps, self.contact_height)
-                keep = (after <= before) | torch.isnan(before)
-                locked = torch.where(keep[:, None, None, None], locked, out)
-            out = locked
+        lock = self.foot_lock if foot_lock is None else foot_lock
+        if not self.plant_root:
+            return self._lock(out) if lock else out
+        hard = self._planted(out, 0.0, False, lock)
+        if self.plant_sigma <= 0 and not self.plant_soft:
+            return hard
+        # smoothed / soft planting, kept per clip only where its feet slide about as little as the hard rule's
+        smooth = self._planted(out, self.plant_sigma, self.plant_soft, lock)
+        slide_hard = foot_skating(hard, self.fps, self.contact_height)
+        slide_smooth = foot_skating(smooth, self.fps, self.contact_height)
+        keep = (slide_smooth <= slide_hard + self.plant_slack) | torch.isnan(slide_hard)
+        return torch.where(keep[:, None, None, None], smooth, hard)
+
+    def _lock(self, joints: torch.Tensor) -> torch.Tensor:
+        contacts = contact_labels(joints, fps=self.fps, height=self.contact_height)
+        return ground(lock_feet(joints, contacts, blend=self.blend))
+
+    def _planted(self, joints: torch.Tensor, sigma: float, soft: bool, lock: bool) -> torch.Tensor:
+        """``plant_root``, then (``lock``) the foot lock where it lowers a clip's foot sliding."""
+        out = plant_root(joints, height=self.contact_height, sigma=sigma, soft=soft)
+        if not lock:
+            return out
+        locked = self._lock(out)  # the lock can fight a planted root: keep it only where it helps
+        before = foot_skating(out, self.fps, self.contact_height)
+        after = foot_skating(locked, self.fps, self.contact_height)
+        keep = (after <= before) | torch.isnan(before)
+        return torch.where(keep[:, None, None, None], locked, out)
         return out
 
     def apply(self, joints: list[torch.Tensor], foot_lock: bool | None = None) -> list[torch.Tensor]:

@@ -65,3 +65,19 @@ def test_skeleton_files_round_trip(tmp_path):
         load_skeleton(tmp_path / "bad.json")
     with pytest.raises(FileNotFoundError):
         load_skeleton(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("lock", [True, False])
+def test_smoothed_planting_is_kept_only_where_the_feet_do_not_slide_more(lock):
+    from humo.metrics.kinematics import foot_skating
+
+    x = wobbly(batch=4, frames=40)
+    hard = MotionCleanup()(x, foot_lock=lock)
+    smooth = MotionCleanup(plant_sigma=2.0, plant_slack=float("inf"))(x, foot_lock=lock)  # every clip smoothed
+    assert not torch.equal(smooth, hard)
+    for slack in (0.0, 0.01, 0.04):
+        out = MotionCleanup(plant_sigma=2.0, plant_slack=slack)(x, foot_lock=lock)
+        assert float(bone_std(out).max()) < 1e-5
+        assert bool((foot_skating(out) <= foot_skating(hard) + slack + 1e-6).all())
+        for i in range(len(x)):  # each clip is one of the two results, whole
+            assert torch.equal(out[i], hard[i]) or torch.equal(out[i], smooth[i])
