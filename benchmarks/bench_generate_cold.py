@@ -63,7 +63,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--prompt", default="a person walks forward")
     args = ap.parse_args()
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    # a user's Python caches compiled modules (__pycache__); a sandbox with PYTHONDONTWRITEBYTECODE would
+    # recompile every humo module on every run, so the variable is dropped (the warm-up run writes the cache)
+    drop = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     tmp = Path(tempfile.mkdtemp())
     out = str(tmp / "x.npy")
