@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humo.data.atomic import atomic_write
+from humo.data.atomic import atomic_write, check_cancelled
 from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22, Skeleton, get_skeleton
 
@@ -283,7 +283,7 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
 
     path = _check_out(path, VIDEO_SUFFIXES, overwrite)
     total = max(len(m) for m in _as_motions(joints, get_skeleton(skeleton)))
-    frames = _iter_frames(joints, None, titles, fps, skeleton, panel_size)
+    frames = _cancellable(_iter_frames(joints, None, titles, fps, skeleton, panel_size))
     if progress is not None:
         frames = _report(frames, total, progress)
 
@@ -298,6 +298,14 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
                     writer.append_data(np.pad(frame, pad, constant_values=255))
 
     return atomic_write(path, write, overwrite=overwrite)
+
+
+def _cancellable(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Stop between frames once a Ctrl-C / SIGTERM has been seen (:data:`humo.data.atomic.CANCEL`), even if
+    the first ``Interrupted`` was swallowed inside a library call: a long render never runs to its end."""
+    for frame in frames:
+        check_cancelled()
+        yield frame
 
 
 def _report(frames: Iterator[np.ndarray], total: int, progress) -> Iterator[np.ndarray]:

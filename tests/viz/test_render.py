@@ -115,3 +115,24 @@ def test_bad_arguments(clip, tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         render_video(clip, tmp_path / "missing" / "a.gif")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_render_stops_between_frames_once_cancelled(clip, tmp_path, suffix):
+    """A cancel seen mid-render (the CLI's SIGTERM handler sets it) stops the frame loop at the next frame
+    even if the first Interrupted was swallowed somewhere, and leaves no file behind."""
+    from humo.data.atomic import CANCEL, Interrupted
+
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 3:
+            CANCEL.set()  # as if the signal's exception had been swallowed by a library call
+
+    try:
+        with pytest.raises(Interrupted):
+            render_video(clip, tmp_path / f"x{suffix}", progress=progress)
+    finally:
+        CANCEL.clear()
+    assert max(seen) == 3 and list(tmp_path.iterdir()) == []
