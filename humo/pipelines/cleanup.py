@@ -163,5 +163,8 @@ class MotionCleanup:
     def describe(self, foot_lock: bool | None = None) -> dict:
         """JSON-able summary for a motion's ``meta``."""
         lock = self.foot_lock if foot_lock is None else foot_lock
-        return {"skeleton": "fixed" if self.offsets is not None else "per-clip mean", "plant_root": self.plant_root,
-                "foot_lock": bool(lock)}
+        out = {"skeleton": "fixed" if self.offsets is not None else "per-clip mean", "plant_root": self.plant_root,
+               "foot_lock": bool(lock)}
+        if self.plant_root and (self.plant_sigma > 0 or self.plant_soft):  # recorded only when not the default
+            out.update(plant_sigma=self.plant_sigma, plant_soft=self.plant_soft, plant_slack=self.plant_slack)
+        return out

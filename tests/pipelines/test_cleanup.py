@@ -75,6 +75,7 @@ def test_smoothed_planting_is_kept_only_where_the_feet_do_not_slide_more(lock):
     hard = MotionCleanup()(x, foot_lock=lock)
     smooth = MotionCleanup(plant_sigma=2.0, plant_slack=float("inf"))(x, foot_lock=lock)  # every clip smoothed
     assert not torch.equal(smooth, hard)
+    assert MotionCleanup(plant_sigma=2.0).describe()["plant_sigma"] == 2.0  # recorded in a motion's meta
     for slack in (0.0, 0.01, 0.04):
         out = MotionCleanup(plant_sigma=2.0, plant_slack=slack)(x, foot_lock=lock)
         assert float(bone_std(out).max()) < 1e-5
