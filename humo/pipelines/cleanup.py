@@ -146,7 +146,6 @@ class MotionCleanup:
         after = foot_skating(locked, self.fps, self.contact_height)
         keep = (after <= before) | torch.isnan(before)
         return torch.where(keep[:, None, None, None], locked, out)
-        return out
 
     def apply(self, joints: list[torch.Tensor], foot_lock: bool | None = None) -> list[torch.Tensor]:
         """Clean a list of clips ``(T_i, 22, 3)``; clips of equal length are processed as one batch."""
