@@ -120,7 +120,8 @@ def _no_init():
     """Skip ``torch.nn.init``'s random initialisation while a model is built only to be overwritten by a
     strict checkpoint load (the random draws are ~40% of loading the bundled model; transformers does the
     same in ``from_pretrained``). Parameters keep uninitialised memory until the load, which a strict load
-    replaces entirely (a missing key raises)."""
+    replaces entirely (a missing key raises). The functions are swapped module-wide for the duration of the
+    constructor call, so a model built at the same moment in another thread would skip its init too."""
     from torch.nn import init
 
     saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS if hasattr(init, name)}
