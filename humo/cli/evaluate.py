@@ -55,8 +55,10 @@ def evaluate_command(
             raise FileNotFoundError(f"{option} {folder}: no such folder")
     if steps < 1 or flow_steps < 1:
         raise UserError(f"--steps and --flow-steps must be >= 1, got {steps}, {flow_steps}")
-    if solver not in ("heun", "euler"):
-        raise UserError(f"unknown --solver {solver!r}; choose heun or euler")
+    from humo.schedulers.flow_matching import Solver  # checked up front: a protocol run takes minutes to hours
+
+    if solver not in {s.value for s in Solver}:
+        raise UserError(f"unknown --solver {solver!r}; choose {' or '.join(s.value for s in Solver)}")
     if out is not None:
         check_output(out, (".md", ".txt"), force)
         check_output(out.with_suffix(".json"), (".json",), force)

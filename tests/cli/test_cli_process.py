@@ -220,6 +220,13 @@ def test_evaluate_checks_the_corpus_path_first(tmp_path):
     res = humo("evaluate", tmp_path / "no-corpus", "--evaluator", "someone/some-evaluator", cwd=tmp_path, timeout=120)
     one_line_error(res, f"corpus folder {tmp_path / 'no-corpus'} not found")
     assert time.monotonic() - t0 < 20  # no model load, no hub retries
+    corpus, ev = tmp_path / "corpus", tmp_path / "evaluator"
+    corpus.mkdir()
+    ev.mkdir()
+    (corpus / "test.txt").write_text("a\n")
+    for flags, message in ((("--solver", "rk4"), "unknown --solver 'rk4'"), (("--steps", "0"), "--steps")):
+        res = humo("evaluate", corpus, "--evaluator", ev, *flags, cwd=tmp_path, timeout=120)
+        one_line_error(res, message)  # refused before any model is loaded
 
 
 # 11 --------------------------------------------------------------------------------------------------
