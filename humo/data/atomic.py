@@ -12,11 +12,13 @@ destroyed original if writing fails). Files get the usual permissions (0666 & ~u
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 CANCEL = threading.Event()
@@ -42,6 +44,25 @@ def check_cancelled() -> None:
     """Raise :class:`Interrupted` if :data:`CANCEL` is set."""
     if CANCEL.is_set():
         raise Interrupted(_EXIT_CODE[0])
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C / SIGTERM back until the block ends (they are delivered, and handled, right after it).
+
+    For short calls that must not be cut in the middle: starting or closing a child process (an ``ffmpeg``
+    started but not yet recorded is orphaned, and writes its output file after the temp file was removed).
+    A no-op off the main thread and where ``pthread_sigmask`` does not exist (Windows).
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _umask() -> int:

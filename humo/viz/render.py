@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humo.data.atomic import atomic_write, check_cancelled
+from humo.data.atomic import atomic_write, check_cancelled, signals_deferred
 from humo.representations._checks import check_tensor
 from humo.representations.skeleton import SMPL22, Skeleton, get_skeleton
 
@@ -291,11 +291,19 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
         if path.suffix.lower() == ".gif":
             _write_gif(tmp, list(frames), fps)
         else:
-            with iio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
-                                macro_block_size=2, ffmpeg_log_level="error") as writer:
+            # ffmpeg starts at the first frame and stops at close: a signal is held back during both (and
+            # each frame's write) so the process is never orphaned; it lands while the next frame is drawn
+            with signals_deferred():
+                writer = iio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+                                        macro_block_size=2, ffmpeg_log_level="error")
+            try:
                 for frame in frames:  # H.264 (yuv420p) needs even sizes: pad with white, never rescale
                     pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
-                    writer.append_data(np.pad(frame, pad, constant_values=255))
+                    with signals_deferred():
+                        writer.append_data(np.pad(frame, pad, constant_values=255))
+            finally:
+                with signals_deferred():
+                    writer.close()
 
     return atomic_write(path, write, overwrite=overwrite)
 
