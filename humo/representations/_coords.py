@@ -7,6 +7,8 @@ the pipeline's rotations (all about Y) are written out as ``(c x + s z, c z - s 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from humo.representations.skeleton import Skeleton
@@ -22,17 +24,26 @@ def _tree_matrices(sk: Skeleton, like: torch.Tensor) -> tuple[torch.Tensor, torc
     * ``bones (J, J-1)``: ``coords (..., J) @ bones`` = child minus parent coordinate of joints 1..J-1;
     * ``chain (J-1, J-1)``: ``bone_coords (..., J-1) @ chain`` = each joint's offset from the root (the sum
       of the bones on its path).
+
+    Built once per (tree, dtype, device) and cached: building them is a Python loop of ~150 scalar writes,
+    which cost as much as the whole pipeline on a small batch. Treat them as read-only.
     """
-    n = sk.num_joints - 1
-    bones = torch.zeros(sk.num_joints, n, dtype=like.dtype)
-    chain = torch.zeros(n, n, dtype=like.dtype)
-    for j in range(1, sk.num_joints):
-        bones[j, j - 1], bones[sk.parents[j], j - 1] = 1.0, -1.0
+    return _tree_matrices_cached(tuple(sk.parents), like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=32)
+def _tree_matrices_cached(parents: tuple[int, ...], dtype: torch.dtype, device: torch.device
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    num = len(parents)
+    bones = torch.zeros(num, num - 1, dtype=torch.float64)
+    chain = torch.zeros(num - 1, num - 1, dtype=torch.float64)
+    for j in range(1, num):
+        bones[j, j - 1], bones[parents[j], j - 1] = 1.0, -1.0
         k = j
         while k > 0:  # k is on the path root -> j
             chain[k - 1, j - 1] = 1.0
-            k = sk.parents[k]
-    return bones.to(like.device), chain.to(like.device)
+            k = parents[k]
+    return bones.to(device=device, dtype=dtype), chain.to(device=device, dtype=dtype)
 
 
 def _coords(joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
