@@ -16,6 +16,9 @@ def train_motionduet_command(
     out: Path = typer.Argument(..., help="Run folder: vae/, denoiser/ (resumable checkpoints), final/ (the "
                                          "model for MotionDuet), metrics.json, cache/."),
     preset: str = typer.Option("small", help="Model size: tiny, small (CPU), base (MLD: 9 layers, 1x256)."),
+    latent_tokens: int | None = typer.Option(None, help="VAE latent tokens L (default: the preset's; MLD 1)."),
+    latent_dim: int | None = typer.Option(None, help="VAE latent width C (default: the preset's)."),
+    kl_weight: float | None = typer.Option(None, help="VAE KL weight (default: MLD's 1e-4)."),
     stage: str = typer.Option("both", help="vae, denoiser (needs OUT/vae/final or --vae-from) or both."),
     steps: int = typer.Option(2000, help="Denoiser steps (and VAE steps unless --vae-steps)."),
     vae_steps: int | None = typer.Option(None, help="VAE steps (default: --steps)."),
@@ -48,7 +51,8 @@ def train_motionduet_command(
     relaunch(num_processes, mixed_precision)
     from humo.training.motionduet import train_motionduet
 
-    result = train_motionduet(corpus, out, preset=preset, stage=stage, steps=steps, batch_size=batch_size,
+    sizes = {"latent_tokens": latent_tokens, "latent_dim": latent_dim, "kl_weight": kl_weight}
+    result = train_motionduet(corpus, out, preset=preset, model_kwargs={k: v for k, v in sizes.items() if v is not None}, stage=stage, steps=steps, batch_size=batch_size,
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
                               vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,

@@ -179,7 +179,8 @@ def validate(model: MotionDuetModel, data: PairCache, stage: str, dash_lambda: f
              ) -> dict:
     """Validation losses (eval mode, fixed draws).
 
-    ``stage="vae"``: ``recon``, ``kl`` and ``mpjpe_mm`` (joints of the posterior-mean reconstruction);
+    ``stage="vae"``: ``recon``, ``kl``, ``mpjpe_mm`` (joints of the posterior-mean reconstruction, global)
+    and ``local_mpjpe_mm`` (root-relative);
     otherwise ``diffusion`` and ``dash``.
     """
     from humo.representations.humanml3d import features_to_joints
@@ -195,10 +196,13 @@ def validate(model: MotionDuetModel, data: PairCache, stage: str, dash_lambda: f
         if stage == "vae":
             out = model.vae_loss(f, n, generator=torch.Generator().manual_seed(s))
             rec = model.decode(model.normalize_latents(model.encode(f, n).mean), n)
-            err = (features_to_joints(rec) - features_to_joints(f)).norm(dim=-1).mean(-1)  # (B, T)
+            diff = features_to_joints(rec) - features_to_joints(f)  # (B, T, 22, 3)
+            err = diff.norm(dim=-1).mean(-1)  # (B, T) global: trajectory drift included
+            local = (diff - diff[..., :1, :]).norm(dim=-1).mean(-1)  # (B, T) root-relative: the pose alone
             mask = torch.arange(f.shape[1], device=dev) < n[:, None]
             vals = {"recon": out.recon.item(), "kl": out.kl.item(),
-                    "mpjpe_mm": 1000 * ((err * mask).sum(1) / n).mean().item()}
+                    "mpjpe_mm": 1000 * ((err * mask).sum(1) / n).mean().item(),
+                    "local_mpjpe_mm": 1000 * ((local * mask).sum(1) / n).mean().item()}
         else:
             video = None if b["video"] is None else b["video"].to(dev)
             out = model(f, n, b["text_emb"].to(dev), video, dash_lambda=dash_lambda,
@@ -302,6 +306,12 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
             raise ValueError(f"{name} must be >= 1, got {v}")
     if dash_lambda < 0:
         raise ValueError(f"dash_lambda must be >= 0, got {dash_lambda}")
+    sizes = {**PRESETS[preset], **(model_kwargs or {})}  # checked before the (slow) caches are built
+    for name in ("latent_tokens", "latent_dim"):
+        if name in sizes and int(sizes[name]) < 1:
+            raise ValueError(f"{name} must be >= 1, got {sizes[name]}")
+    if float(sizes.get("kl_weight", 0.0)) < 0:
+        raise ValueError(f"kl_weight must be >= 0, got {sizes['kl_weight']}")
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} not found")

@@ -183,6 +183,14 @@ def test_end_to_end_train_resume_reload_generate(tmp_path):
     text_only = MotionDuet.from_pretrained(r3.final_dir, text_encoder=FakeTextEncoder())
     assert text_only.model.video_dim == 0
     assert len(text_only.generate("a person walks", frames=12, steps=3)) == 12
+    # the VAE alone, with another latent shape (the sweep's path): global and root-relative MPJPE
+    r4 = train_motionduet(tmp_path / "corpus", tmp_path / "vae_l2", stage="vae", steps=2,
+                          model_kwargs={"latent_tokens": 2, "kl_weight": 1e-3}, use_video=False, **kw)
+    val = r4.metrics["vae"]["val"]
+    assert r4.final_dir == tmp_path / "vae_l2" / "vae" / "final" and r4.steps == {"vae": 2}
+    assert 0 < val["local_mpjpe_mm"] and np.isfinite(val["mpjpe_mm"])
+    vae_only = MotionDuet.from_pretrained(r4.final_dir, text_encoder=FakeTextEncoder())
+    assert vae_only.model.latent_tokens == 2 and vae_only.model.vae.kl_weight == 1e-3
     with pytest.raises(FileNotFoundError, match="train the VAE first"):
         train_motionduet(tmp_path / "corpus", tmp_path / "nowhere", stage="denoiser", steps=1, **kw)
     with pytest.raises(ValueError, match="unknown stage"):
@@ -200,6 +208,10 @@ def test_cli_registers_and_reports_errors(tmp_path):
     assert out.exit_code == 0 and "--dash-lambda" in out.output and "--no-video" in out.output
     out = runner.invoke(get_app(), ["train", "motionduet", str(tmp_path / "missing"), str(tmp_path / "run")])
     assert isinstance(out.exception, FileNotFoundError) and "corpus folder" in str(out.exception)
+    for flag, value in (("--latent-tokens", "0"), ("--kl-weight", "-1")):  # refused before any data is read
+        out = runner.invoke(get_app(), ["train", "motionduet", str(tmp_path / "missing"), str(tmp_path / "run"),
+                                        flag, value])
+        assert isinstance(out.exception, ValueError) and flag[2:].replace("-", "_") in str(out.exception)
 
 
 def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
