@@ -25,6 +25,7 @@ import torch
 from humo.guidance import ClassifierFreeGuidance, split_guidance
 from humo.models.motionduet.model import MotionDuetModel
 from humo.models.motionduet.video import encode_video_input, load_video_encoder
+from humo.models.motionduet.video_learned import VIDEO_ENCODER_DIR, LearnedVideoEncoder
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
 from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
@@ -84,6 +85,11 @@ class MotionDuet(TextEncoderSlot):
     @property
     def video_encoder(self):
         if self._video_encoder is None and self.model.video_dim:
+            if self.model.video_encoder_name.startswith("learned-"):
+                raise FileNotFoundError(f"this model was trained with a learned video encoder "
+                                        f"({self.model.video_encoder_name}); load it from its folder: "
+                                        f"MotionDuet(model, video_encoder=load_video_encoder(FOLDER)), or keep it "
+                                        f"as {VIDEO_ENCODER_DIR}/ beside the model")
             enc = load_video_encoder(self.model.video_encoder_name).to(self.device)
             if enc.dim != self.model.video_dim:
                 raise ValueError(f"video encoder {self.model.video_encoder_name!r} gives {enc.dim}-d "
@@ -270,12 +276,15 @@ class MotionDuet(TextEncoderSlot):
 
     # ------------------------------------------------------------------ save / load
     def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``model/`` (config.json + model.safetensors) and ``pipeline.json``."""
+        """Write ``model/`` (config.json + model.safetensors), ``pipeline.json`` and, for a learned video
+        encoder, ``video_encoder/``."""
         from humo import __version__
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder / "model")
+        if isinstance(self._video_encoder, LearnedVideoEncoder):
+            self._video_encoder.save_pretrained(folder / VIDEO_ENCODER_DIR)
         meta = {"pipeline": "MotionDuet", "humo_version": __version__, "fps": self.fps,
                 "scheduler": self.scheduler.config()}
         (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -304,7 +313,7 @@ class MotionDuet(TextEncoderSlot):
         if not meta_path.is_file():
             if (folder / "config.json").is_file():  # a bare model folder (e.g. a run's final/)
                 model = MotionDuetModel.from_pretrained(folder, map_location=map_location)
-                return cls(model, text_encoder=text_encoder, video_encoder=video_encoder)
+                return cls(model, text_encoder=text_encoder, video_encoder=_saved_video_encoder(folder, video_encoder))
             raise FileNotFoundError(f"{folder} holds neither pipeline.json nor a MotionDuetModel config.json")
         try:
             meta = json.loads(meta_path.read_text())
@@ -313,5 +322,13 @@ class MotionDuet(TextEncoderSlot):
         model = MotionDuetModel.from_pretrained(folder / "model", map_location=map_location)
         scheduler = DDPMScheduler(**meta["scheduler"]) if "scheduler" in meta else None
         fps = float(meta.get("fps", FPS))
-        return cls(model, text_encoder=text_encoder, video_encoder=video_encoder, scheduler=scheduler, fps=fps,
+        return cls(model, text_encoder=text_encoder, video_encoder=_saved_video_encoder(folder, video_encoder),
+                   scheduler=scheduler, fps=fps,
                    cleanup=MotionCleanup.from_folder(folder, fps=fps))
+
+
+def _saved_video_encoder(folder: Path, given):
+    """``given`` if set, else the learned video encoder saved in ``folder/video_encoder/`` (or None)."""
+    if given is not None or not (folder / VIDEO_ENCODER_DIR).is_dir():
+        return given
+    return load_video_encoder(str(folder / VIDEO_ENCODER_DIR))

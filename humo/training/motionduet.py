@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from humo.models.motionduet.model import PRESETS, MotionDuetModel
+from humo.models.motionduet.video_learned import VIDEO_ENCODER_DIR, LearnedVideoEncoder
 from humo.training.common import save_final, seed_everything
 from humo.training.engine import TrainConfig, fit, process_state
 
@@ -378,6 +379,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     final_model, metrics["denoiser"] = _run_stage("denoiser", model, out_dir / "denoiser", train, val,
                                                   steps=steps, **common)
     final = save_final(out_dir, final_model) if main else out_dir / "final"
+    if main and isinstance(venc, LearnedVideoEncoder):  # the model needs these weights to read videos
+        venc.save_pretrained(final / VIDEO_ENCODER_DIR)
     metrics["seconds"] = time.perf_counter() - t0
     metrics["parameters"] = sum(p.numel() for p in final_model.parameters())
     if main:

@@ -5,6 +5,7 @@
 * :mod:`.duet` -- DUET fusion (addition, FFT / conv / dynamic-mask branches, text-only mode);
 * :mod:`.dash` -- the DASH alignment loss;
 * :mod:`.video` -- frozen video encoders (precomputed, VideoMAE, rendered stick figures + seeded CNN);
+* :mod:`.video_learned` -- the stick-figure CNN trained contrastively against captions;
 * :mod:`.model` -- :class:`MotionDuetModel` (one HubModel holding all trainable parts, presets).
 
 Sampling lives in :class:`humo.pipelines.motionduet.MotionDuet`.
@@ -23,8 +24,9 @@ from humo.models.motionduet.video import (
     load_video_encoder,
     render_stick_videos,
 )
+from humo.models.motionduet.video_learned import LearnedVideoEncoder
 
 __all__ = ["DUET", "PRESETS", "VIDEO_ENCODERS", "DashOutput", "DenoiserOutput", "DuetOutput", "FourierFilter",
-           "LatentDenoiser", "MotionDuetModel", "MotionDuetOutput", "MotionVAE", "Posterior", "StickVideoEncoder",
+           "LatentDenoiser", "LearnedVideoEncoder", "MotionDuetModel", "MotionDuetOutput", "MotionVAE", "Posterior", "StickVideoEncoder",
            "VAEOutput", "VideoMAEEncoder", "dash_loss", "encode_video_input", "load_video_encoder",
            "render_stick_videos"]

@@ -19,6 +19,7 @@ Three ways to get video feature tokens ``(B, Lv, D_video)``:
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -38,14 +39,15 @@ IMAGENET_MEAN, IMAGENET_STD = 0.45, 0.225  # grey-level mean/std of VideoMAE's I
 
 
 def render_stick_videos(joints: torch.Tensor, lengths: torch.Tensor | None = None, frames: int = 16,
-                        size: int = 64, yaw_degrees: float = 45.0) -> torch.Tensor:
+                        size: int = 64, yaw_degrees: float | torch.Tensor = 45.0) -> torch.Tensor:
     """Rasterise SMPL-22 motions into grayscale stick-figure clips.
 
     Args:
         joints: ``(B, T, 22, 3)`` (or one ``(T, 22, 3)``), metres, Y up.
         lengths: ``(B,)`` valid frames (default ``T``); ``frames`` frames are sampled evenly over them.
         frames, size: clip length and square image side in pixels.
-        yaw_degrees: camera yaw around Y (45: a 3/4 view, so sideways and forward motion both show).
+        yaw_degrees: camera yaw around Y (45: a 3/4 view, so sideways and forward motion both show); a
+            ``(B,)`` tensor gives each clip its own camera (training augmentation).
 
     Returns:
         ``(B, frames, size, size)`` float32 in ``[0, 1]`` (1 = bone pixel). Each clip is framed on its own:
@@ -67,8 +69,10 @@ def render_stick_videos(joints: torch.Tensor, lengths: torch.Tensor | None = Non
         raise ValueError(f"lengths must be ({b},) in [1, {t}], got {lengths.tolist()}")
     idx = ((lengths - 1).unsqueeze(1) * torch.linspace(0, 1, frames, device=dev)).round().long()  # (B, F)
     pose = joints.float()[torch.arange(b, device=dev)[:, None], idx]  # (B, F, 22, 3)
-    a = math.radians(yaw_degrees)
-    u = pose[..., 0] * math.cos(a) + pose[..., 2] * math.sin(a)  # screen x (B, F, 22)
+    a = torch.deg2rad(torch.as_tensor(yaw_degrees, dtype=torch.float32, device=dev)).reshape(-1, 1, 1)
+    if a.shape[0] not in (1, b):
+        raise ValueError(f"yaw_degrees must be a number or ({b},), got {tuple(a.shape)}")
+    u = pose[..., 0] * torch.cos(a) + pose[..., 2] * torch.sin(a)  # screen x (B, F, 22)
     y = pose[..., 1]
     lo_u, hi_u = u.flatten(1).min(1).values, u.flatten(1).max(1).values
     lo_y, hi_y = y.flatten(1).min(1).values, y.flatten(1).max(1).values
@@ -92,6 +96,28 @@ def render_stick_videos(joints: torch.Tensor, lengths: torch.Tensor | None = Non
     return img.clamp_(max=1.0).reshape(b, frames, size, size)
 
 
+def stick_convs(widths) -> nn.ModuleList:
+    """The three 3-D convolutions of the stick-figure encoders (channels ``widths``)."""
+    w0, w1, w2 = widths
+    return nn.ModuleList([
+        nn.Conv3d(1, w0, (3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2)),
+        nn.Conv3d(w0, w1, 3, stride=(2, 2, 2), padding=1),
+        nn.Conv3d(w1, w2, 3, stride=(1, 2, 2), padding=1),
+    ])
+
+
+def stick_tokens(convs: nn.ModuleList, clips: torch.Tensor) -> torch.Tensor:
+    """Clips ``(B, F, H, W)`` -> tokens ``(B, ceil(F / 2), 2 C)``: the convolutions (ReLU between), then per
+    time step the spatial mean and max of the last map, LayerNorm'd. Differentiable."""
+    x = clips.unsqueeze(1)  # (B, 1, F, H, W)
+    for i, conv in enumerate(convs):
+        x = conv(x)
+        x = F.relu(x) if i < len(convs) - 1 else x
+    x = x.flatten(3)  # (B, C, F', H'W')
+    tokens = torch.cat([x.mean(-1), x.amax(-1)], dim=1).transpose(1, 2)  # (B, F', 2C)
+    return F.layer_norm(tokens, tokens.shape[-1:])
+
+
 class StickVideoEncoder(nn.Module):
     """Frozen, seeded random-init 3-D CNN over rendered stick-figure clips.
 
@@ -111,12 +137,8 @@ class StickVideoEncoder(nn.Module):
         if len(widths) != 3 or min(widths) < 1:
             raise ValueError(f"widths must be 3 positive ints, got {widths}")
         self.frames, self.size, self.widths, self.seed = frames, size, tuple(widths), seed
-        w0, w1, w2 = widths
-        self.convs = nn.ModuleList([
-            nn.Conv3d(1, w0, (3, 5, 5), stride=(1, 2, 2), padding=(1, 2, 2)),
-            nn.Conv3d(w0, w1, 3, stride=(2, 2, 2), padding=1),
-            nn.Conv3d(w1, w2, 3, stride=(1, 2, 2), padding=1),
-        ])
+        w2 = widths[-1]
+        self.convs = stick_convs(widths)
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for conv in self.convs:
@@ -140,13 +162,7 @@ class StickVideoEncoder(nn.Module):
         """Grayscale clips ``(B, frames, size, size)`` in ``[0, 1]`` -> tokens ``(B, tokens, dim)``."""
         if clips.ndim != 4:
             raise ValueError(f"clips must be (B, F, H, W), got {tuple(clips.shape)}")
-        x = clips.to(self.device, torch.float32).unsqueeze(1)  # (B, 1, F, H, W)
-        for i, conv in enumerate(self.convs):
-            x = conv(x)
-            x = F.relu(x) if i < len(self.convs) - 1 else x
-        x = x.flatten(3)  # (B, C, F', H'W')
-        tokens = torch.cat([x.mean(-1), x.amax(-1)], dim=1).transpose(1, 2)  # (B, F', 2C)
-        return F.layer_norm(tokens, tokens.shape[-1:])
+        return stick_tokens(self.convs, clips.to(self.device, torch.float32))
 
     @torch.no_grad()
     def encode_motion(self, joints: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -206,13 +222,24 @@ class VideoMAEEncoder(FrozenExternal):
         return self.encode_video(clips)
 
 
-def load_video_encoder(spec: str) -> StickVideoEncoder | VideoMAEEncoder:
-    """A preset name of :data:`VIDEO_ENCODERS` (``"stick"``) or a local VideoMAE checkpoint folder."""
+def load_video_encoder(spec: str):
+    """A preset name of :data:`VIDEO_ENCODERS` (``"stick"``), a trained
+    :class:`~humo.models.motionduet.video_learned.LearnedVideoEncoder` folder, or a local VideoMAE
+    checkpoint folder (told apart by their ``config.json``)."""
     if spec in VIDEO_ENCODERS:
         encoder = StickVideoEncoder(**VIDEO_ENCODERS[spec])
         encoder.source = spec
         return encoder
     if Path(spec).is_dir():
+        config = Path(spec) / "config.json"
+        try:
+            keys = set(json.loads(config.read_text())) if config.is_file() else set()
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{config}: not valid JSON ({e})") from None
+        if {"widths", "embed_dim"} <= keys:
+            from humo.models.motionduet.video_learned import LearnedVideoEncoder
+
+            return LearnedVideoEncoder.from_pretrained(spec)
         return VideoMAEEncoder(spec)
     raise FileNotFoundError(f"unknown video encoder {spec!r}: not one of {sorted(VIDEO_ENCODERS)} "
                             "and not a VideoMAE checkpoint folder")

@@ -1,0 +1,170 @@
+"""Train the stick-figure video encoder (:class:`humo.models.motionduet.video_learned.LearnedVideoEncoder`).
+
+Contrastive video <-> caption: each step takes a batch of corpus segments, crops each to a random window
+(``min_frames`` .. its length), scales the body by a random factor (``scale_range``: people of other sizes)
+and renders it from a random camera yaw (any direction), then pulls the clip's embedding towards the
+frozen sentence embedding of one of its captions and away from the batch's other captions (InfoNCE both
+ways; segments of a batch that share the drawn caption are positives of each other). Runs through
+:mod:`humo.training.engine` (resumable ``checkpoint/``, ``final/`` = ``save_pretrained``).
+
+:func:`video_text_retrieval` measures what it learned: test clips rendered from a fixed 3/4 view, each
+clip's caption ranked among those of its batch (shuffled batches of 32, the T2M protocol's layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from humo.models.motionduet.video_learned import LearnedVideoEncoder
+from humo.training.common import save_final
+from humo.training.engine import TrainConfig, fit
+from humo.training.motionduet import PairCache, build_cache
+
+
+@dataclass
+class VideoEncoderTrainResult:
+    """The trained ``model``, the ``step`` reached, ``seconds`` of this call, ``history`` and ``final_dir``."""
+
+    model: LearnedVideoEncoder
+    step: int
+    seconds: float
+    final_dir: Path
+    history: list[dict] = field(default_factory=list)
+
+
+class _Clips:
+    """Engine source over a :class:`PairCache`: a random crop of a segment's joints and one caption."""
+
+    def __init__(self, data: PairCache, min_frames: int):
+        self.data, self.min_frames = data, min_frames
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def item(self, index: int, generator: torch.Generator) -> dict:
+        joints = self.data.joints[index]
+        t = joints.shape[0]
+        lo = min(self.min_frames, t)
+        n = int(torch.randint(lo, t + 1, (1,), generator=generator))
+        start = int(torch.randint(0, t - n + 1, (1,), generator=generator))
+        caps = self.data.captions[index]
+        pick = caps[int(torch.randint(len(caps), (1,), generator=generator))]
+        return {"joints": joints[start:start + n].float(), "caption": pick, "text_emb": self.data.text_emb[pick]}
+
+
+def _collate(items: list[dict]) -> dict:
+    lengths = torch.tensor([it["joints"].shape[0] for it in items])
+    joints = torch.zeros(len(items), int(lengths.max()), 22, 3)
+    for r, it in enumerate(items):
+        joints[r, : it["joints"].shape[0]] = it["joints"]
+        joints[r, it["joints"].shape[0]:] = it["joints"][-1]  # hold the last pose (never rendered anyway)
+    return {"joints": joints, "lengths": lengths, "caption": torch.tensor([it["caption"] for it in items]),
+            "text_emb": torch.stack([it["text_emb"] for it in items])}
+
+
+def contrastive_loss(video: torch.Tensor, text: torch.Tensor, same: torch.Tensor, logit_scale: torch.Tensor
+                     ) -> torch.Tensor:
+    """Symmetric InfoNCE with soft targets: ``video``/``text`` ``(B, D)`` unit vectors, ``same (B, B)`` bool
+    (True where two rows share a caption, diagonal included)."""
+    logits = logit_scale.exp().clamp(max=100.0) * video @ text.T  # (B, B)
+    target = same.float() / same.float().sum(1, keepdim=True)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def train_video_encoder(corpus_dir: str | Path, out_dir: str | Path, *, steps: int = 3000, batch_size: int = 64,
+                        lr: float = 1e-3, text_encoder=None, cache_dir: str | Path | None = None,
+                        model: LearnedVideoEncoder | None = None, freeze_convs: bool = False,
+                        min_frames: int = 40, scale_range: tuple[float, float] = (0.8, 1.2), device: str = "auto",
+                        seed: int = 0, resume: bool = True, threads: int | None = None,
+                        max_minutes: float | None = None, checkpoint_every: int = 500, log_every: int = 50,
+                        progress: bool = True) -> VideoEncoderTrainResult:
+    """Train a :class:`LearnedVideoEncoder` on a corpus' train split (see the module docstring).
+
+    Args:
+        corpus_dir / out_dir: HumanML3D-layout corpus and run folder (``checkpoint/``, ``final/``).
+        text_encoder: frozen encoder with ``.encode(list[str])`` (default MiniLM); its size sets ``embed_dim``.
+        cache_dir: where caption embeddings are cached (default ``out_dir/cache``).
+        model: start from this encoder (default: a new one, seeded).
+        freeze_convs: train only the projection head (a linear-probe baseline for the random convolutions).
+        min_frames, scale_range: the crop and body-size augmentations.
+        max_minutes: wall-clock budget; a run that reaches it checkpoints and stops early.
+    """
+    if steps < 1 or batch_size < 2:
+        raise ValueError(f"need steps >= 1 and batch_size >= 2, got {steps}, {batch_size}")
+    lo, hi = scale_range
+    if not 0 < lo <= hi:
+        raise ValueError(f"scale_range must be 0 < low <= high, got {scale_range}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    if not corpus_dir.is_dir():
+        raise FileNotFoundError(f"corpus folder {corpus_dir} not found")
+    if text_encoder is None:
+        from humo.models.text_encoder import TextEncoder
+
+        text_encoder = TextEncoder("minilm")
+    data = build_cache(corpus_dir, "train", text_encoder, None, out_dir / "cache" if cache_dir is None else cache_dir)
+    torch.manual_seed(seed)
+    model = LearnedVideoEncoder(embed_dim=int(data.text_emb.shape[-1])) if model is None else model
+    if model.embed_dim != data.text_emb.shape[-1]:
+        raise ValueError(f"the encoder embeds to {model.embed_dim}; the text encoder gives {data.text_emb.shape[-1]}")
+    model.convs.requires_grad_(not freeze_convs)
+
+    def loss_fn(m: LearnedVideoEncoder, b: dict, generator) -> tuple[torch.Tensor, dict]:
+        n = b["joints"].shape[0]
+        dev = b["joints"].device
+        yaw = torch.rand(n, generator=generator, device=dev) * 360.0
+        scale = lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=generator, device=dev)
+        with torch.no_grad():
+            clips = m.render(b["joints"] * scale, b["lengths"], yaw_degrees=yaw)
+        video = m.embed(clips)
+        same = b["caption"][:, None] == b["caption"][None, :]
+        loss = contrastive_loss(video, F.normalize(b["text_emb"], dim=-1), same, m.logit_scale)
+        return loss, {"temperature": 1.0 / m.logit_scale.exp()}
+
+    config = TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, weight_decay=0.01,
+                         device=device, seed=seed, resume=resume, checkpoint_every=checkpoint_every,
+                         log_every=log_every, progress=progress, draw="epoch", name="video encoder",
+                         max_seconds=None if max_minutes is None else 60 * max_minutes)
+    r = fit(model, _Clips(data, min_frames), _collate, loss_fn, config, out_dir)
+    final = save_final(out_dir, r.best)
+    return VideoEncoderTrainResult(r.best, r.step, r.seconds, final, r.history)
+
+
+@torch.no_grad()
+def video_text_retrieval(encoder: LearnedVideoEncoder, data: PairCache, batch: int = 32, repeats: int = 20,
+                         seed: int = 0, yaw_degrees: float = 45.0) -> dict:
+    """Video -> text R@1/2/3 of ``encoder`` on a split: each segment's clip (whole segment, one camera)
+    ranks the first captions of the segments of its batch; ``repeats`` shufflings into batches of
+    ``batch``, averaged. Duplicate captions in a batch count as hits. Returns ``{"R@1", "R@2", "R@3", "n"}``."""
+    encoder.eval()
+    emb = []
+    for s in range(0, len(data), 64):
+        chunk = data.joints[s:s + 64]
+        lens = torch.tensor([j.shape[0] for j in chunk])
+        padded = torch.zeros(len(chunk), int(lens.max()), 22, 3)
+        for r, j in enumerate(chunk):
+            padded[r, : j.shape[0]] = j
+            padded[r, j.shape[0]:] = j[-1]
+        emb.append(encoder.embed(encoder.render(padded, lens, yaw_degrees=yaw_degrees)).cpu())
+    video = torch.cat(emb)
+    caption = torch.tensor([c[0] for c in data.captions])
+    text = F.normalize(data.text_emb[caption], dim=-1)
+    g = torch.Generator().manual_seed(seed)
+    hits = torch.zeros(3)
+    count = 0
+    for _ in range(repeats):
+        order = torch.randperm(len(data), generator=g)
+        for s in range(0, len(order) - batch + 1, batch):
+            idx = order[s:s + batch]
+            sim = video[idx] @ text[idx].T  # (b, b)
+            same = caption[idx][:, None] == caption[idx][None, :]
+            ranks = (sim > sim.masked_fill(~same, float("-inf")).amax(1, keepdim=True)).sum(1)  # better non-matches
+            for k in range(3):
+                hits[k] += (ranks <= k).sum()
+            count += len(idx)
+    return {"R@1": float(hits[0] / count), "R@2": float(hits[1] / count), "R@3": float(hits[2] / count), "n": count}
