@@ -11,7 +11,8 @@ Sampling (DDIM ``--ddim-steps``): ``cfg`` (classifier-free guidance ``--cfg``, 7
 (auto-guidance, Gaussian noise of std ``--ag-noise`` on the fused condition, w = 1.25); ``none`` (the
 conditional prediction alone) on request with ``--guidance``. Video models are
 evaluated in text-only mode (V = 0) and with a reference video: the rendered stick-figure clip of a test
-segment carrying the same caption (for captions shared by several segments, the first one).
+segment carrying the same caption (for captions shared by several segments, the first one); with
+``--mismatch`` also with a clip of another action (``mismatch`` rows).
 
 Each row is :func:`humo.metrics.protocol.evaluate` against the test split with a contrastive evaluator
 (``--evaluator`` folder, else one is trained here for ``--evaluator-steps``). Writes ``OUT/ablation.json``
@@ -96,17 +97,33 @@ def guidances(cfg: float, ag_noise: float) -> dict:
             "none": []}
 
 
-def reference_videos(dataset, encoder, device) -> dict[str, torch.Tensor]:
-    """caption -> video features ``(Lv, D)`` of the first test segment carrying it."""
+def reference_videos(dataset, encoder, device, actions: dict[str, str] | None = None
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(matched, mismatched)``: caption -> video features ``(Lv, D)`` of the first test segment carrying
+    it, and of a segment of another action (the next caption, in sorted order, whose segment has another
+    action label in ``actions``, segment id -> action; without labels, another caption)."""
     out: dict[str, torch.Tensor] = {}
+    action_of: dict[str, str] = {}
     for i in range(len(dataset)):
         item = dataset[i]
         if all(t in out for t in item["texts"]):
             continue
         feats = encoder.encode_motion(item["joints"].unsqueeze(0).to(device))[0].cpu()
         for t in item["texts"]:
-            out.setdefault(t, feats)
-    return out
+            if t not in out:
+                out[t] = feats
+                action_of[t] = (actions or {}).get(str(item["id"]).split("#")[0], t)
+    captions = sorted(out)
+    other: dict[str, torch.Tensor] = {}
+    for k, t in enumerate(captions):
+        for j in range(1, len(captions)):
+            u = captions[(k + j) % len(captions)]
+            if action_of[u] != action_of[t]:
+                other[t] = out[u]
+                break
+        else:
+            other[t] = out[t]  # a single action: nothing to mismatch with
+    return out, other
 
 
 def run(args) -> dict:
@@ -128,7 +145,8 @@ def run(args) -> dict:
     common = dict(preset=args.preset, batch_size=args.batch_size, lr=args.lr, device=args.device,
                   seed=args.seed, text_encoder=text, cache_dir=out / "cache", max_items=args.max_items,
                   progress=args.progress, checkpoint_every=max(args.steps, args.vae_steps),
-                  log_every=max(1, args.steps // 10))
+                  log_every=max(1, args.steps // 10),
+                  model_kwargs={"latent_tokens": args.latent_tokens} if args.latent_tokens else None)
     if args.eval_only:  # add rows to an earlier run's report, with its trained models
         report = json.loads((out / "ablation.json").read_text())
         report.setdefault("eval_only_runs", []).append(vars(args))
@@ -137,11 +155,16 @@ def run(args) -> dict:
         missing = [str(f) for f in models.values() if not f.is_dir()]
         if missing:
             raise FileNotFoundError(f"--eval-only needs the trained models: {', '.join(missing)} not found")
+    elif args.vae_from:  # a VAE trained before (e.g. by a sweep): reuse it
+        vae_dir = Path(args.vae_from)
+        report = {"settings": vars(args), "vae": {"from": str(vae_dir)}, "train": {}, "rows": {}}
+        models = {}
     else:
         t0 = time.perf_counter()
         vae = train_motionduet(corpus, out / "shared_vae", stage="vae", steps=args.vae_steps, use_video=False,
                                dash_lambda=0.0, **common)
         timing["vae"] = time.perf_counter() - t0
+        vae_dir = vae.final_dir
         report = {"settings": vars(args), "vae": vae.metrics.get("vae", {}), "train": {}, "rows": {}}
         models = {}
     for name in [] if args.eval_only else args.variants:
@@ -149,7 +172,7 @@ def run(args) -> dict:
         t0 = time.perf_counter()
         dash = args.dash_lambda if spec["dash"] else 0.0
         r = train_motionduet(corpus, out / name, stage="denoiser", steps=args.steps,
-                             use_video=spec["use_video"], dash_lambda=dash, vae_from=vae.final_dir,
+                             use_video=spec["use_video"], dash_lambda=dash, vae_from=vae_dir,
                              video_encoder=args.video_encoder, **common)
         timing[f"train_{name}"] = time.perf_counter() - t0
         report["train"][name] = r.metrics.get("denoiser", {})
@@ -175,14 +198,17 @@ def run(args) -> dict:
     if args.test_items and args.test_items < len(test):
         keep = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))
         test = torch.utils.data.Subset(test, keep[: args.test_items].tolist())
-    videos = reference_videos(test, load_video_encoder(args.video_encoder).to(dev), dev)
+    labels = corpus / "labels.json"
+    actions = ({k: v.get("action") for k, v in json.loads(labels.read_text()).items()} if labels.is_file()
+               else None)
+    videos, mismatched = reference_videos(test, load_video_encoder(args.video_encoder).to(dev), dev, actions)
     eval_kw = dict(replications=args.replications, seed=args.seed, mm_prompts=args.mm_prompts,
                    mm_repeats=args.mm_repeats, mm_times=min(10, args.mm_repeats), diversity_times=None,
                    progress=args.progress,
                    clip_evaluator=evaluator)
     for name, folder in models.items():
         pipe = MotionDuet.from_pretrained(folder, text_encoder=text).to(dev)
-        modes = ["text", "video"] if pipe.model.video_dim else ["text"]
+        modes = (["text", "video"] + (["mismatch"] if args.mismatch else [])) if pipe.model.video_dim else ["text"]
         for mode in modes:
             for gname in args.guidance:
                 guide = guidances(args.cfg, args.ag_noise)[gname]
@@ -191,7 +217,8 @@ def run(args) -> dict:
                 def generate_fn(texts, lengths, pipe=pipe, mode=mode, guide=guide, counter=counter):
                     seeds = list(range(counter[0], counter[0] + len(texts)))
                     counter[0] += len(texts)
-                    video = [videos[t] for t in texts] if mode == "video" else None
+                    video = ([videos[t] for t in texts] if mode == "video" else
+                             [mismatched[t] for t in texts] if mode == "mismatch" else None)
                     return pipe.generate_features(texts, lengths, video=video, seeds=seeds,
                                                   steps=args.ddim_steps, guidance=guide, batch_size=256)
 
@@ -228,7 +255,11 @@ def main(argv=None) -> dict:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--dash-lambda", type=float, default=0.1)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--video-encoder", default="stick")
+    p.add_argument("--video-encoder", default="stick", help="stick, a LearnedVideoEncoder folder or a VideoMAE one")
+    p.add_argument("--latent-tokens", type=int, default=None, help="VAE latent tokens (default: the preset's)")
+    p.add_argument("--vae-from", default=None, help="a trained MotionDuet VAE folder (skips the VAE stage)")
+    p.add_argument("--mismatch", action="store_true",
+                   help="video models also get a mismatched reference video (a segment of another action)")
     p.add_argument("--evaluator", default=None, help="ContrastiveEvaluator folder (default: train one here)")
     p.add_argument("--evaluator-steps", type=int, default=2000)
     p.add_argument("--evaluator-preset", default="small")
