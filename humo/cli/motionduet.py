@@ -69,3 +69,40 @@ def train_motionduet_command(
     if "val" in m.get("denoiser", {}):
         parts.append(f"val diffusion loss {m['denoiser']['val']['diffusion']:.4f}")
     typer.echo("; ".join(parts))
+
+
+@train_app.command("video-encoder")
+def train_video_encoder_command(
+    corpus: Path = typer.Argument(..., help="Corpus folder in HumanML3D layout (new_joints/, texts/)."),
+    out: Path = typer.Argument(..., help="Run folder: checkpoint/ (resumable), final/ (the encoder), cache/."),
+    steps: int = typer.Option(1200, help="Optimisation steps."),
+    batch_size: int = typer.Option(64, help="Clips per step (the InfoNCE negatives)."),
+    lr: float = typer.Option(1e-3, help="Peak AdamW learning rate (warmup, then cosine)."),
+    freeze_convs: bool = typer.Option(False, "--freeze-convs/--train-convs",
+                                      help="Train only the projection head (the random-convolution baseline)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
+    seed: int = typer.Option(0, help="Model init, batch order and augmentation draws."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT's checkpoint."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    max_minutes: float | None = typer.Option(None, help="Wall-clock budget; the run checkpoints and stops."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Train the stick-figure video encoder for MotionDuet (rendered clip <-> caption, InfoNCE), then report
+    its video -> text retrieval on the test split.
+
+    Example: humo train video-encoder corpora/merged-bcm-h runs/video-encoder --threads 1
+    """
+    from humo.training.motionduet import build_cache
+    from humo.training.video_encoder import train_video_encoder, video_text_retrieval
+
+    r = train_video_encoder(corpus, out, steps=steps, batch_size=batch_size, lr=lr, freeze_convs=freeze_convs,
+                            device=device, seed=seed, resume=resume, threads=threads, max_minutes=max_minutes,
+                            progress=progress)
+    parts = [f"video encoder trained {r.step} steps in {r.seconds:.0f} s, saved to {r.final_dir}"]
+    if (corpus / "test.txt").is_file() and (corpus / "test.txt").read_text().strip():
+        from humo.models.text_encoder import TextEncoder
+
+        test = build_cache(corpus, "test", TextEncoder("minilm"), None, out / "cache")
+        res = video_text_retrieval(r.model, test)
+        parts.append("test video->text " + ", ".join(f"{k} {res[k]:.3f}" for k in ("R@1", "R@2", "R@3")))
+    typer.echo("; ".join(parts))

@@ -121,3 +121,23 @@ def test_motionduet_trained_with_a_learned_encoder_keeps_it_beside_the_model(tmp
     lost = MotionDuet.from_pretrained(tmp_path / "saved", text_encoder=FakeTextEncoder())
     with pytest.raises(FileNotFoundError, match="learned video encoder"):
         lost.generate("a person walks", video=walk, frames=16, steps=3)
+
+
+def test_cli_trains_and_reports_retrieval(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import humo.cli.motionduet  # noqa: F401 - registers `humo train video-encoder`
+    import humo.models.text_encoder
+    from humo.cli.app import get_app
+    from tests.pipelines.test_motionduet_pipeline import write_corpus
+
+    monkeypatch.setattr(humo.models.text_encoder, "TextEncoder", lambda name: FakeTextEncoder(dim=384))
+    runner = CliRunner()
+    out = runner.invoke(get_app(), ["train", "video-encoder", str(tmp_path / "missing"), str(tmp_path / "run")])
+    assert isinstance(out.exception, FileNotFoundError) and "corpus folder" in str(out.exception)
+    write_corpus(tmp_path / "corpus")
+    out = runner.invoke(get_app(), ["train", "video-encoder", str(tmp_path / "corpus"), str(tmp_path / "run"),
+                                    "--steps", "2", "--batch-size", "4", "--device", "cpu", "--no-progress"])
+    assert out.exit_code == 0, (out.output, out.exception)
+    assert "trained 2 steps" in out.output and "test video->text R@1" in out.output
+    assert isinstance(load_video_encoder(str(tmp_path / "run" / "final")), LearnedVideoEncoder)
