@@ -97,6 +97,23 @@ def guidances(cfg: float, ag_noise: float) -> dict:
             "none": []}
 
 
+def guidance_of(name: str, cfg: float, ag_noise: float) -> list:
+    """A name of :func:`guidances`, or a spec for a sweep: ``cfg:S`` (CFG scale S) or ``ag:MODE:STRENGTH:W``
+    (auto-guidance, e.g. ``ag:dropout:0.3:2``)."""
+    named = guidances(cfg, ag_noise)
+    if name in named:
+        return named[name]
+    parts = name.split(":")
+    try:
+        if parts[0] == "cfg" and len(parts) == 2:
+            return [ClassifierFreeGuidance(float(parts[1]))]
+        if parts[0] == "ag" and len(parts) == 4:
+            return [AutoGuidance(mode=parts[1], strength=float(parts[2]), scale=float(parts[3]))]
+    except ValueError as e:
+        raise SystemExit(f"--guidance {name}: {e}") from None
+    raise SystemExit(f"--guidance {name}: not one of {sorted(named)}, cfg:S or ag:MODE:STRENGTH:W")
+
+
 def reference_videos(dataset, encoder, device, actions: dict[str, str] | None = None
                      ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """``(matched, mismatched)``: caption -> video features ``(Lv, D)`` of the first test segment carrying
@@ -135,6 +152,8 @@ def run(args) -> dict:
     from humo.training.motionduet import train_motionduet
 
     corpus, out = Path(args.corpus), Path(args.out)
+    for gname in args.guidance:  # a bad spec stops the run before any training
+        guidance_of(gname, args.cfg, args.ag_noise)
     dev = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -211,7 +230,7 @@ def run(args) -> dict:
         modes = (["text", "video"] + (["mismatch"] if args.mismatch else [])) if pipe.model.video_dim else ["text"]
         for mode in modes:
             for gname in args.guidance:
-                guide = guidances(args.cfg, args.ag_noise)[gname]
+                guide = guidance_of(gname, args.cfg, args.ag_noise)
                 counter = [0]
 
                 def generate_fn(texts, lengths, pipe=pipe, mode=mode, guide=guide, counter=counter):
@@ -266,7 +285,8 @@ def main(argv=None) -> dict:
     p.add_argument("--cfg", type=float, default=7.5)
     p.add_argument("--ag-noise", type=float, default=0.1)
     p.add_argument("--guidance", nargs="+", default=["cfg", "ag_dropout", "ag_noise"],
-                   choices=list(guidances(1.0, 0.1)), help="sampling settings to evaluate")
+                   help="sampling settings to evaluate: cfg, ag_dropout, ag_noise, none, or sweep specs cfg:S and "
+                        "ag:MODE:STRENGTH:W (e.g. ag:dropout:0.3:2)")
     p.add_argument("--eval-only", action="store_true",
                    help="train nothing: evaluate OUT's trained variants and add the rows to OUT/ablation.json")
     p.add_argument("--ddim-steps", type=int, default=50)
