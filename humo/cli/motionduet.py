@@ -19,6 +19,8 @@ def train_motionduet_command(
     latent_tokens: int | None = typer.Option(None, help="VAE latent tokens L (default: the preset's; MLD 1)."),
     latent_dim: int | None = typer.Option(None, help="VAE latent width C (default: the preset's)."),
     kl_weight: float | None = typer.Option(None, help="VAE KL weight (default: MLD's 1e-4)."),
+    joint_weight: float | None = typer.Option(None, help="VAE global joint-position loss weight (default 0: "
+                                                         "MLD's feature loss only)."),
     stage: str = typer.Option("both", help="vae, denoiser (needs OUT/vae/final or --vae-from) or both."),
     steps: int = typer.Option(2000, help="Denoiser steps (and VAE steps unless --vae-steps)."),
     vae_steps: int | None = typer.Option(None, help="VAE steps (default: --steps)."),
@@ -51,7 +53,8 @@ def train_motionduet_command(
     relaunch(num_processes, mixed_precision)
     from humo.training.motionduet import train_motionduet
 
-    sizes = {"latent_tokens": latent_tokens, "latent_dim": latent_dim, "kl_weight": kl_weight}
+    sizes = {"latent_tokens": latent_tokens, "latent_dim": latent_dim, "kl_weight": kl_weight,
+             "joint_weight": joint_weight}
     result = train_motionduet(corpus, out, preset=preset, model_kwargs={k: v for k, v in sizes.items() if v is not None}, stage=stage, steps=steps, batch_size=batch_size,
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,

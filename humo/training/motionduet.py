@@ -220,7 +220,8 @@ def _stage_loss(stage: str, dash_lambda: float):
     def loss_fn(model: MotionDuetModel, b: dict, generator) -> tuple[torch.Tensor, dict]:
         if stage == "vae":
             out = model.vae_loss(b["features"], b["lengths"], generator=generator)
-            return out.loss, {"recon": out.recon, "kl": out.kl}
+            logs = {"recon": out.recon, "kl": out.kl}
+            return out.loss, logs if out.joints is None else {**logs, "joints_m": out.joints}
         out = model(b["features"], b["lengths"], b["text_emb"], b["video"], dash_lambda=dash_lambda,
                     generator=generator)
         return out.loss, {"diffusion": out.diffusion, "dash": out.dash}
@@ -311,8 +312,9 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     for name in ("latent_tokens", "latent_dim"):
         if name in sizes and int(sizes[name]) < 1:
             raise ValueError(f"{name} must be >= 1, got {sizes[name]}")
-    if float(sizes.get("kl_weight", 0.0)) < 0:
-        raise ValueError(f"kl_weight must be >= 0, got {sizes['kl_weight']}")
+    for name in ("kl_weight", "joint_weight"):
+        if float(sizes.get(name, 0.0)) < 0:
+            raise ValueError(f"{name} must be >= 0, got {sizes[name]}")
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} not found")
@@ -342,7 +344,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
               "text_encoder": str(getattr(text_encoder, "name", "minilm")),
               "video_dim": int(venc.dim) if venc is not None else 0}
     if venc is not None:
-        kwargs["video_encoder"] = str(getattr(venc, "source", None) or "custom")
+        # the name the model is rebuilt from: a preset or bundled name, else the weights' digest
+        kwargs["video_encoder"] = str(getattr(venc, "name", None) or getattr(venc, "source", None) or "custom")
     model = MotionDuetModel.from_preset(preset, **kwargs)
     model.set_normalization(normalizer.mean, normalizer.std)
     history: list[dict] = []

@@ -246,3 +246,23 @@ def test_videomae_encoder_from_a_tiny_random_checkpoint(tmp_path):
     assert torch.equal(feats, again.encode_motion(joints, torch.tensor([20, 9])))
     with pytest.raises(FileNotFoundError, match="VideoMAE"):
         VideoMAEEncoder(tmp_path)
+
+
+def test_vae_joint_loss_adds_the_global_joint_error():
+    from humo.representations.humanml3d import joints_to_features
+    from tests.helpers import synthetic_joints
+
+    torch.manual_seed(0)
+    plain = MotionDuetModel.from_preset("tiny", max_frames=64)
+    with_joints = MotionDuetModel.from_preset("tiny", max_frames=64, joint_weight=2.0)
+    with_joints.load_state_dict(plain.state_dict())
+    feats = torch.stack([joints_to_features(synthetic_joints(41, seed=s).float()) for s in range(2)])
+    lengths = torch.tensor([40, 31])
+    a = plain.vae_loss(feats, lengths, generator=torch.Generator().manual_seed(0))
+    b = with_joints.vae_loss(feats, lengths, generator=torch.Generator().manual_seed(0))
+    assert a.joints is None and b.joints is not None and b.joints > 0
+    assert torch.allclose(b.loss, a.loss + 2.0 * b.joints)
+    b.loss.backward()
+    assert with_joints.vae.out_proj.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="joint_weight"):
+        MotionDuetModel.from_preset("tiny", joint_weight=-1.0)

@@ -79,6 +79,8 @@ class MotionDuetModel(HubModel):
         vae_layers, vae_heads, vae_ff: VAE transformer; width, layers, heads, ff: denoiser (and DUET width).
         cond_tokens: ``Lc`` DUET output tokens; branches: DUET branches (``"fft,conv,dmm"``).
         dropout, max_frames, kl_weight: as in :class:`MotionVAE`.
+        joint_weight: weight of a global joint-position loss in the VAE stage (0 = MLD's feature loss only;
+            see :meth:`vae_loss`).
         cond_drop: probability of the null condition in training (CFG); video_drop: probability of
             dropping only the video (text-only mode).
         num_train_timesteps, beta_schedule, beta_start, beta_end: the DDPM process (MLD values).
@@ -90,7 +92,7 @@ class MotionDuetModel(HubModel):
                  latent_dim: int = 256, vae_layers: int = 9, vae_heads: int = 4, vae_ff: int = 1024,
                  width: int = 256, layers: int = 9, heads: int = 4, ff: int = 1024, cond_tokens: int = 8,
                  branches: str = "fft,conv,dmm", dropout: float = 0.1, max_frames: int = 196,
-                 kl_weight: float = 1e-4, cond_drop: float = 0.1, video_drop: float = 0.25,
+                 kl_weight: float = 1e-4, joint_weight: float = 0.0, cond_drop: float = 0.1, video_drop: float = 0.25,
                  num_train_timesteps: int = 1000, beta_schedule: str = "scaled_linear",
                  beta_start: float = 0.00085, beta_end: float = 0.012, dash_margin_cos: float = 0.1,
                  dash_margin_pair: float = 0.1):
@@ -102,6 +104,9 @@ class MotionDuetModel(HubModel):
         self.video_encoder_name, self.text_encoder_name = video_encoder, text_encoder
         self.latent_tokens, self.latent_dim, self.max_frames = latent_tokens, latent_dim, max_frames
         self.cond_drop, self.video_drop = cond_drop, video_drop
+        if joint_weight < 0:
+            raise ValueError(f"joint_weight must be >= 0, got {joint_weight}")
+        self.joint_weight = joint_weight
         self.dash_margins = (dash_margin_cos, dash_margin_pair)
         self.scheduler_config = dict(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
                                      beta_start=beta_start, beta_end=beta_end)
@@ -182,9 +187,23 @@ class MotionDuetModel(HubModel):
 
     def vae_loss(self, features: torch.Tensor, lengths: torch.Tensor,
                  generator: torch.Generator | None = None) -> VAEOutput:
-        """VAE-stage loss on raw features ``(B, T, feature_dim)`` with valid ``lengths (B,)``."""
+        """VAE-stage loss on raw features ``(B, T, feature_dim)`` with valid ``lengths (B,)``.
+
+        With ``joint_weight > 0`` the loss adds that times the mean distance (metres) between the joints of
+        the reconstruction and of the input, global (:func:`humo.representations.humanml3d.features_to_joints`:
+        the root integrated from its velocities), so trajectory drift is penalised where it arises.
+        """
         features = check_tensor(features, "features", min_dim=3, trailing=(self.feature_dim,))
-        return self.vae(self.normalize_features(features), lengths, generator)
+        out = self.vae(self.normalize_features(features), lengths, generator)
+        if self.joint_weight > 0:
+            from humo.representations.humanml3d import features_to_joints
+
+            mask = lengths_to_mask(torch.as_tensor(lengths, device=features.device), features.shape[1])
+            err = (features_to_joints(self.denormalize_features(out.features)) - features_to_joints(features)
+                   ).norm(dim=-1).mean(-1)  # (B, T)
+            out.joints = (err * mask).sum() / mask.sum()
+            out.loss = out.loss + self.joint_weight * out.joints
+        return out
 
     # ------------------------------------------------------------------ conditioning
     def condition(self, text_emb: torch.Tensor, video: torch.Tensor | None = None,

@@ -52,6 +52,8 @@ class VAEOutput:
         kl: 0-d mean KL per latent element.
         features: ``(B, T, D)`` reconstructed normalised features (padding zeroed).
         latents: ``(B, L, C)`` the posterior sample that was decoded.
+        joints: 0-d mean global joint error in metres, set by ``MotionDuetModel.vae_loss`` when it adds the
+            joint loss (else None).
     """
 
     loss: torch.Tensor
@@ -59,6 +61,7 @@ class VAEOutput:
     kl: torch.Tensor
     features: torch.Tensor
     latents: torch.Tensor
+    joints: torch.Tensor | None = None  # mean global joint error (m), when the model adds a joint loss
 
 
 class MotionVAE(nn.Module):
