@@ -35,6 +35,9 @@ VIDEO_ENCODERS: dict[str, dict] = {
     "stick": dict(frames=16, size=64, widths=(16, 32, 64), seed=0),
     "stick-tiny": dict(frames=8, size=32, widths=(4, 8, 8), seed=0),
 }
+# trained encoders shipped with humo, by name (a LearnedVideoEncoder folder each, with its model card)
+BUNDLED_VIDEO_ENCODERS: dict[str, Path] = {
+    "stick-learned": Path(__file__).resolve().parents[2] / "assets" / "stick-video-encoder"}
 IMAGENET_MEAN, IMAGENET_STD = 0.45, 0.225  # grey-level mean/std of VideoMAE's ImageNet normalisation
 
 
@@ -223,12 +226,22 @@ class VideoMAEEncoder(FrozenExternal):
 
 
 def load_video_encoder(spec: str):
-    """A preset name of :data:`VIDEO_ENCODERS` (``"stick"``), a trained
+    """A preset name of :data:`VIDEO_ENCODERS` (``"stick"``, random weights), a bundled trained encoder of
+    :data:`BUNDLED_VIDEO_ENCODERS` (``"stick-learned"``), a trained
     :class:`~humo.models.motionduet.video_learned.LearnedVideoEncoder` folder, or a local VideoMAE
     checkpoint folder (told apart by their ``config.json``)."""
     if spec in VIDEO_ENCODERS:
         encoder = StickVideoEncoder(**VIDEO_ENCODERS[spec])
         encoder.source = spec
+        return encoder
+    if spec in BUNDLED_VIDEO_ENCODERS:
+        from humo.models.motionduet.video_learned import LearnedVideoEncoder
+
+        folder = BUNDLED_VIDEO_ENCODERS[spec]
+        if not (folder / "model.safetensors").is_file():
+            raise FileNotFoundError(f"the bundled video encoder {spec!r} is missing ({folder}): reinstall humo")
+        encoder = LearnedVideoEncoder.from_pretrained(folder)
+        encoder.name = spec
         return encoder
     if Path(spec).is_dir():
         config = Path(spec) / "config.json"

@@ -52,6 +52,7 @@ class LearnedVideoEncoder(HubModel):
         self.tokens = (frames + 1) // 2
         self.proj = nn.Sequential(nn.Linear(self.dim, self.dim), nn.GELU(), nn.Linear(self.dim, embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self.name: str | None = None  # the bundled name (``"stick-learned"``) when loaded by name
 
     @property
     def device(self) -> torch.device:
