@@ -228,6 +228,7 @@ def run(args) -> dict:
     for name, folder in models.items():
         pipe = MotionDuet.from_pretrained(folder, text_encoder=text).to(dev)
         modes = (["text", "video"] + (["mismatch"] if args.mismatch else [])) if pipe.model.video_dim else ["text"]
+        modes = [m for m in modes if args.modes is None or m in args.modes]
         for mode in modes:
             for gname in args.guidance:
                 guide = guidance_of(gname, args.cfg, args.ag_noise)
@@ -277,6 +278,8 @@ def main(argv=None) -> dict:
     p.add_argument("--video-encoder", default="stick", help="stick, a LearnedVideoEncoder folder or a VideoMAE one")
     p.add_argument("--latent-tokens", type=int, default=None, help="VAE latent tokens (default: the preset's)")
     p.add_argument("--vae-from", default=None, help="a trained MotionDuet VAE folder (skips the VAE stage)")
+    p.add_argument("--modes", nargs="+", default=None, choices=["text", "video", "mismatch"],
+                   help="test inputs to evaluate (default: all the model takes)")
     p.add_argument("--mismatch", action="store_true",
                    help="video models also get a mismatched reference video (a segment of another action)")
     p.add_argument("--evaluator", default=None, help="ContrastiveEvaluator folder (default: train one here)")
