@@ -13,6 +13,7 @@ benchmark prompts) into ``.devpack/`` (git-ignored; carried). There, ``scripts/d
     python scripts/device_train.py coamd --preset medium ... &
     python scripts/device_train.py evaluator ... &
     python scripts/device_train.py motionduet ... &
+    python scripts/device_train.py video_encoder ... &
 
 Every job trains through the same library functions as ``humo train ...`` with a wall-clock budget
 (``max_minutes``), using the embedding table instead of the text encoder
@@ -132,6 +133,17 @@ def motionduet(args) -> None:
     print(json.dumps(r.metrics, indent=1, default=str))
 
 
+def video_encoder(args) -> None:
+    from humo.training.motionduet import build_cache
+    from humo.training.video_encoder import train_video_encoder, video_text_retrieval
+
+    r = train_video_encoder(args.corpus, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                            text_encoder=_encoder(), device=args.device, max_minutes=args.minutes,
+                            checkpoint_every=args.steps, log_every=250, progress=False)
+    test = build_cache(args.corpus, "test", _encoder(), None, Path(args.out) / "cache")
+    print(json.dumps({"steps": r.step, "seconds": r.seconds, "test": video_text_retrieval(r.model.cpu(), test)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="job", required=True)
@@ -139,7 +151,7 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, required=True)
     p = sub.add_parser("unpack")
     p.add_argument("--out", type=Path, default=Path("/tmp/corpus"))
-    for name, default_lr in (("coamd", 4e-4), ("evaluator", 2e-4), ("motionduet", 2e-4)):
+    for name, default_lr in (("coamd", 4e-4), ("evaluator", 2e-4), ("motionduet", 2e-4), ("video_encoder", 1e-3)):
         p = sub.add_parser(name)
         p.add_argument("--corpus", type=Path, default=Path("/tmp/corpus"))
         p.add_argument("--out", type=Path, required=True)
@@ -157,7 +169,8 @@ def main() -> None:
             p.add_argument("--vae-steps", type=int, default=None)
             p.add_argument("--model-kwargs", default=None, help="JSON overrides of the preset")
     args = ap.parse_args()
-    {"prep": prep, "unpack": unpack, "coamd": coamd, "evaluator": evaluator, "motionduet": motionduet}[args.job](args)
+    {"prep": prep, "unpack": unpack, "coamd": coamd, "evaluator": evaluator, "motionduet": motionduet,
+     "video_encoder": video_encoder}[args.job](args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 # Trains, in parallel on the one GPU, each with a wall-clock budget:
 #   CoAMD medium and small on the merged corpus (frozen humo/assets/coamd-merged-medium/autoencoder),
 #   the held-out evaluator (base) on the merged corpus, MotionDuet small with 1 and 4 latent tokens
-#   (VAE + text-only denoiser), and the MLD-size VAE alone (its validation MPJPE is the point);
+#   (VAE + text-only denoiser), with 8 tokens and the global joint loss, the MLD-size VAE alone (its
+#   validation MPJPE is the point), and the stick-figure video encoder (contrastive, longer than on CPU);
 # then times generation (AITS) with benchmarks/bench_coamd.py, and returns final/ folders (large
 # weight matrices as float16 for the trip, 1-d tensors kept float32) as tar parts under $OUT.
 # Local dry run on CPU: DEVICE=cpu MINUTES=0.3 STEPS=20 OUT=/tmp/out bash scripts/device_train.sh
@@ -23,7 +24,7 @@ python -c "import torch, accelerate, huggingface_hub; print('torch', torch.__ver
 python scripts/device_train.py unpack --out /tmp/corpus 2>&1 | tee -a "$OUT/device.log" || exit 3
 D="--device $DEVICE"
 HALF=$(python -c "print($M / 2)")
-JOBS=${JOBS:-coamd-medium coamd-small evaluator md-small-t1 md-small-t4 md-vae-base}
+JOBS=${JOBS:-coamd-medium coamd-small evaluator md-small-t1 md-small-t4 md-vae-base md-small-t8j video-encoder}
 export OMP_NUM_THREADS=${JOB_THREADS:-2}   # per job: 6 jobs x 16 threads on 16 cores collapsed throughput
 job() { local name=$1; shift; case " $JOBS " in *" $name "*) ;; *) return ;; esac; ( timeout $(python -c "print(int(60 * $M + 60))") python scripts/device_train.py "$@" \
         > "$RUNS/$name.log" 2>&1; echo "$name exit $?" >> "$RUNS/$name.log" ) & }
@@ -33,6 +34,8 @@ job evaluator evaluator $D --out "$RUNS/evaluator-base" --preset base --steps "$
 job md-small-t1 motionduet $D --out "$RUNS/md-small-t1" --preset small --steps "$(steps 8000)" --vae-steps "$(steps 8000)" --batch-size 128 --minutes "$HALF"
 job md-small-t4 motionduet $D --out "$RUNS/md-small-t4" --preset small --steps "$(steps 8000)" --vae-steps "$(steps 8000)" --batch-size 128 --minutes "$HALF" --model-kwargs '{"latent_tokens": 4}'
 job md-vae-base motionduet $D --out "$RUNS/md-vae-base" --preset base --stage vae --vae-steps "$(steps 10000)" --steps 1 --batch-size 128 --minutes "$M"
+job md-small-t8j motionduet $D --out "$RUNS/md-small-t8j" --preset small --steps "$(steps 8000)" --vae-steps "$(steps 8000)" --batch-size 128 --minutes "$HALF" --model-kwargs '{"latent_tokens": 8, "joint_weight": 1.0}'
+job video-encoder video_encoder $D --out "$RUNS/video-encoder" --steps "$(steps 6000)" --batch-size 256 --minutes "$M"
 wait
 echo "training done at $(( $(date +%s) - T0 )) s" | tee -a "$OUT/device.log"
 for f in "$RUNS"/*.log; do echo "=== $f"; tail -n 25 "$f"; done 2>&1 | tee -a "$OUT/device.log"
