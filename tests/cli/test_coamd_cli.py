@@ -47,7 +47,8 @@ def test_generate_prompts_and_edit(model_dir, tmp_path):
     res = ok(["generate", "a person walks", "--model", model_dir, "--seconds", "1", "--out", tmp_path / "sk.json",
               "--skeleton", skel_src, "--no-foot-lock", "--cfg-rescale", "0", *FAST])
     made = Motion.load(tmp_path / "sk.json")
-    assert made.meta["cleanup"] == {"skeleton": "fixed", "plant_root": True, "foot_lock": False}
+    assert made.meta["cleanup"] == {"skeleton": "fixed", "plant_root": True, "foot_lock": False, "plant_sigma": 0.0,
+                                    "plant_soft": True, "plant_slack": 0.02}
     assert "rescale=0.0" in made.meta["guidance"][0]
     torch.testing.assert_close(bone_lengths(made.joints[0]), bone_lengths(Motion.load(skel_src).joints[0]),
                                atol=1e-4, rtol=0)

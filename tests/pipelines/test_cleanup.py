@@ -35,7 +35,9 @@ def test_cleanup_gives_rigid_grounded_motion(fixed):
     no_lock = MotionCleanup(offsets=offsets)(x, foot_lock=False)
     assert float(bone_std(no_lock).max()) < 1e-5
     assert MotionCleanup(offsets=offsets).describe(False) == {"skeleton": "fixed" if fixed else "per-clip mean",
-                                                              "plant_root": True, "foot_lock": False}
+                                                              "plant_root": True, "foot_lock": False,
+                                                              "plant_sigma": 0.0, "plant_soft": True,
+                                                              "plant_slack": 0.02}
 
 
 def test_apply_groups_lengths_and_matches_single_calls():
@@ -72,13 +74,28 @@ def test_smoothed_planting_is_kept_only_where_the_feet_do_not_slide_more(lock):
     from humo.metrics.kinematics import foot_skating
 
     x = wobbly(batch=4, frames=40)
-    hard = MotionCleanup()(x, foot_lock=lock)
-    smooth = MotionCleanup(plant_sigma=2.0, plant_slack=float("inf"))(x, foot_lock=lock)  # every clip smoothed
-    assert not torch.equal(smooth, hard)
+    hard = MotionCleanup(plant_soft=False)(x, foot_lock=lock)
+    smooth = MotionCleanup(plant_sigma=2.0, plant_soft=False, plant_slack=float("inf"))(x, foot_lock=lock)
+    assert not torch.equal(smooth, hard)  # every clip smoothed
     assert MotionCleanup(plant_sigma=2.0).describe()["plant_sigma"] == 2.0  # recorded in a motion's meta
     for slack in (0.0, 0.01, 0.04):
-        out = MotionCleanup(plant_sigma=2.0, plant_slack=slack)(x, foot_lock=lock)
+        out = MotionCleanup(plant_sigma=2.0, plant_soft=False, plant_slack=slack)(x, foot_lock=lock)
         assert float(bone_std(out).max()) < 1e-5
         assert bool((foot_skating(out) <= foot_skating(hard) + slack + 1e-6).all())
         for i in range(len(x)):  # each clip is one of the two results, whole
             assert torch.equal(out[i], hard[i]) or torch.equal(out[i], smooth[i])
+
+
+@pytest.mark.parametrize("lock", [True, False])
+def test_the_default_plants_softly_where_the_feet_stay_planted(lock):
+    from humo.metrics.kinematics import foot_skating
+
+    x = wobbly(batch=4, frames=40)
+    default = MotionCleanup()
+    assert default.plant_soft and default.plant_slack == 0.02 and default.describe()["plant_soft"] is True
+    hard = MotionCleanup(plant_soft=False)(x, foot_lock=lock)
+    soft = MotionCleanup(plant_slack=float("inf"))(x, foot_lock=lock)
+    out = default(x, foot_lock=lock)
+    assert bool((foot_skating(out) <= foot_skating(hard) + 0.02 + 1e-6).all())
+    for i in range(len(x)):
+        assert torch.equal(out[i], hard[i]) or torch.equal(out[i], soft[i])
