@@ -171,6 +171,7 @@ def run(args) -> dict:
         report.setdefault("eval_only_runs", []).append(vars(args))
         timing = {**report.pop("timing"), **timing}
         models = {name: out / name / "final" for name in args.variants}
+        models.update({k: Path(v) for k, v in (spec.split("=", 1) for spec in args.extra)})  # other models, by name
         missing = [str(f) for f in models.values() if not f.is_dir()]
         if missing:
             raise FileNotFoundError(f"--eval-only needs the trained models: {', '.join(missing)} not found")
@@ -274,10 +275,12 @@ def main(argv=None) -> dict:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--dash-lambda", type=float, default=0.1)
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--video-encoder", default="stick", help="stick, a LearnedVideoEncoder folder or a VideoMAE one")
     p.add_argument("--latent-tokens", type=int, default=None, help="VAE latent tokens (default: the preset's)")
     p.add_argument("--vae-from", default=None, help="a trained MotionDuet VAE folder (skips the VAE stage)")
+    p.add_argument("--extra", nargs="+", default=[], metavar="NAME=FOLDER",
+                   help="with --eval-only: also evaluate these trained MotionDuet folders under NAME")
     p.add_argument("--modes", nargs="+", default=None, choices=["text", "video", "mismatch"],
                    help="test inputs to evaluate (default: all the model takes)")
     p.add_argument("--mismatch", action="store_true",
