@@ -92,6 +92,13 @@ def collate_pairs(items: list[dict]) -> dict:
             "texts": [it["text"] for it in items], "video": video}
 
 
+def pad_clips(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips ``(T_i, 22, 3)`` -> zero-padded ``(B, T_max, 22, 3)`` and ``lengths (B,)`` (the video renderers
+    read only each clip's valid frames)."""
+    return (torch.nn.utils.rnn.pad_sequence([c.float() for c in clips], batch_first=True),
+            torch.tensor([c.shape[0] for c in clips]))
+
+
 def _load_or_compute(path: Path, key: dict, compute) -> torch.Tensor:
     from safetensors.torch import load_file, save_file
 
@@ -138,11 +145,7 @@ def build_cache(corpus_dir: str | Path, split: str, text_encoder, video_encoder=
         def embed_videos() -> torch.Tensor:
             out = []
             for s in range(0, n, batch):
-                chunk = joints[s:s + batch]
-                lens = torch.tensor([j.shape[0] for j in chunk])
-                padded = torch.zeros(len(chunk), int(lens.max()), 22, 3)
-                for r, j in enumerate(chunk):
-                    padded[r, : j.shape[0]] = j
+                padded, lens = pad_clips(joints[s:s + batch])
                 out.append(video_encoder.encode_motion(padded, lens).float().cpu())
             return torch.cat(out)
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from humo.models.motionduet.video_learned import LearnedVideoEncoder
 from humo.training.common import save_final
 from humo.training.engine import TrainConfig, fit
-from humo.training.motionduet import PairCache, build_cache
+from humo.training.motionduet import PairCache, build_cache, pad_clips
 
 
 @dataclass
@@ -57,11 +57,7 @@ class _Clips:
 
 
 def _collate(items: list[dict]) -> dict:
-    lengths = torch.tensor([it["joints"].shape[0] for it in items])
-    joints = torch.zeros(len(items), int(lengths.max()), 22, 3)
-    for r, it in enumerate(items):
-        joints[r, : it["joints"].shape[0]] = it["joints"]
-        joints[r, it["joints"].shape[0]:] = it["joints"][-1]  # hold the last pose (never rendered anyway)
+    joints, lengths = pad_clips([it["joints"] for it in items])
     return {"joints": joints, "lengths": lengths, "caption": torch.tensor([it["caption"] for it in items]),
             "text_emb": torch.stack([it["text_emb"] for it in items])}
 
@@ -144,12 +140,7 @@ def video_text_retrieval(encoder: LearnedVideoEncoder, data: PairCache, batch: i
     encoder.eval()
     emb = []
     for s in range(0, len(data), 64):
-        chunk = data.joints[s:s + 64]
-        lens = torch.tensor([j.shape[0] for j in chunk])
-        padded = torch.zeros(len(chunk), int(lens.max()), 22, 3)
-        for r, j in enumerate(chunk):
-            padded[r, : j.shape[0]] = j
-            padded[r, j.shape[0]:] = j[-1]
+        padded, lens = pad_clips(data.joints[s:s + 64])
         emb.append(encoder.embed(encoder.render(padded, lens, yaw_degrees=yaw_degrees)).cpu())
     video = torch.cat(emb)
     caption = torch.tensor([c[0] for c in data.captions])
