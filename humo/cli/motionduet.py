@@ -55,7 +55,9 @@ def train_motionduet_command(
 
     sizes = {"latent_tokens": latent_tokens, "latent_dim": latent_dim, "kl_weight": kl_weight,
              "joint_weight": joint_weight}
-    result = train_motionduet(corpus, out, preset=preset, model_kwargs={k: v for k, v in sizes.items() if v is not None}, stage=stage, steps=steps, batch_size=batch_size,
+    result = train_motionduet(corpus, out, preset=preset,
+                              model_kwargs={k: v for k, v in sizes.items() if v is not None}, stage=stage,
+                              steps=steps, batch_size=batch_size,
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
                               vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,

@@ -23,6 +23,7 @@ def test_cli_reference_is_current():
 def test_cli_reference_covers_every_command():
     text = (REPO / "docs" / "cli-reference.md").read_text()
     for cmd in ("generate", "edit", "evaluate", "recognize", "retrieve", "render", "export", "represent",
-                "train autoencoder", "train coamd", "train recognizer", "train evaluator", "train motionduet", "train video-encoder",
+                "train autoencoder", "train coamd", "train recognizer", "train evaluator", "train motionduet",
+                "train video-encoder",
                 "data build"):
         assert f"## `humo {cmd}`" in text, cmd

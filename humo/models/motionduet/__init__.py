@@ -27,6 +27,7 @@ from humo.models.motionduet.video import (
 from humo.models.motionduet.video_learned import LearnedVideoEncoder
 
 __all__ = ["DUET", "PRESETS", "VIDEO_ENCODERS", "DashOutput", "DenoiserOutput", "DuetOutput", "FourierFilter",
-           "LatentDenoiser", "LearnedVideoEncoder", "MotionDuetModel", "MotionDuetOutput", "MotionVAE", "Posterior", "StickVideoEncoder",
+           "LatentDenoiser", "LearnedVideoEncoder", "MotionDuetModel", "MotionDuetOutput", "MotionVAE", "Posterior",
+           "StickVideoEncoder",
            "VAEOutput", "VideoMAEEncoder", "dash_loss", "encode_video_input", "load_video_encoder",
            "render_stick_videos"]
