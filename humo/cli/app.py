@@ -101,11 +101,11 @@ def get_app() -> typer.Typer:
 def _on_signal(signum, frame) -> None:
     # Ctrl-C / SIGTERM: stop now (an exception that `except Exception` does not swallow) and commit nothing
     # from here on, even if some library swallows the exception; a second signal does not cut the cleanup.
-    from humo.data.atomic import CANCEL, Interrupted, request_cancel
+    from humo.data.atomic import CANCEL, Interrupted, interrupt_deferred, request_cancel
 
     first = not CANCEL.is_set()
     request_cancel(128 + signum)
-    if first:
+    if first and not interrupt_deferred():  # inside signals_deferred(): raised when the block ends
         raise Interrupted(128 + signum)
 
 

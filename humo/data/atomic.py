@@ -16,7 +16,6 @@ import contextlib
 import errno
 import os
 import secrets
-import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -46,23 +45,30 @@ def check_cancelled() -> None:
         raise Interrupted(_EXIT_CODE[0])
 
 
+_DEFERRED = [0]  # depth of signals_deferred() blocks
+
+
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C / SIGTERM back until the block ends (they are delivered, and handled, right after it).
+    """Hold back the :class:`Interrupted` of a Ctrl-C / SIGTERM until the block ends (then it is raised).
 
     For short calls that must not be cut in the middle: starting or closing a child process (an ``ffmpeg``
     started but not yet recorded is orphaned, and writes its output file after the temp file was removed).
-    A no-op off the main thread and where ``pthread_sigmask`` does not exist (Windows).
+    The signal itself is still received at once (:data:`CANCEL` is set); only the exception waits, so no
+    signal mask is changed and a child started inside the block inherits nothing.
     """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    _DEFERRED[0] += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _DEFERRED[0] -= 1
+    if not _DEFERRED[0]:
+        check_cancelled()
+
+
+def interrupt_deferred() -> bool:
+    """Whether a :func:`signals_deferred` block is running (the signal handler then only sets CANCEL)."""
+    return _DEFERRED[0] > 0
 
 
 def _umask() -> int:

@@ -291,8 +291,8 @@ def render_video(joints, path, fps: float = 20.0, *, titles=None, overwrite: boo
         if path.suffix.lower() == ".gif":
             _write_gif(tmp, list(frames), fps)
         else:
-            # ffmpeg starts at the first frame and stops at close: a signal is held back during both (and
-            # each frame's write) so the process is never orphaned; it lands while the next frame is drawn
+            # ffmpeg starts at the first frame and stops at close: an interrupt is held back during both (and
+            # each frame's write) so the process is never orphaned; it is raised right after
             with signals_deferred():
                 writer = iio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
                                         macro_block_size=2, ffmpeg_log_level="error")

@@ -7,38 +7,43 @@ import signal
 
 import pytest
 
-from humo.data.atomic import atomic_write, signals_deferred
-
-posix_only = pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs pthread_sigmask (POSIX)")
+from humo.data.atomic import CANCEL, Interrupted, atomic_write, interrupt_deferred, signals_deferred
 
 
-@posix_only
-def test_a_signal_inside_signals_deferred_is_handled_right_after_the_block():
+@pytest.fixture
+def humo_handler():
+    """The humo command's SIGTERM handler installed, CANCEL cleared afterwards."""
+    from humo.cli.app import _on_signal
+
+    old = signal.signal(signal.SIGTERM, _on_signal)
+    yield
+    signal.signal(signal.SIGTERM, old)
+    CANCEL.clear()
+
+
+def test_an_interrupt_inside_signals_deferred_is_raised_right_after_the_block(humo_handler):
     seen: list[str] = []
-
-    def handler(signum, frame):
-        seen.append("handled")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
+    with pytest.raises(Interrupted) as info:
         with signals_deferred():
             os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(1000):  # bytecodes run: an unheld signal would be handled in here
+            for _ in range(1000):  # bytecodes run: the handler has run in here, without raising
                 pass
+            assert CANCEL.is_set() and interrupt_deferred()
             seen.append("block ended")
-        for _ in range(1000):
-            pass
-    finally:
-        signal.signal(signal.SIGTERM, old)
-    assert seen == ["block ended", "handled"]
+    assert seen == ["block ended"] and info.value.exit_code == 143 and not interrupt_deferred()
 
 
-@posix_only
-def test_signals_deferred_restores_the_previous_mask_on_error():
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+def test_signals_deferred_ends_on_error_and_nests(humo_handler):
     with pytest.raises(RuntimeError), signals_deferred():
         raise RuntimeError("boom")
-    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before
+    assert not interrupt_deferred()
+    with pytest.raises(Interrupted), signals_deferred():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):
+                pass
+        assert interrupt_deferred()  # the inner block's end does not raise yet
+    assert not interrupt_deferred()
 
 
 def test_atomic_write_keeps_the_original_when_writing_fails(tmp_path):
