@@ -1,4 +1,5 @@
-"""``humo evaluate``: the standard protocol on a corpus split for a CoAMD pipeline under several guidance settings."""
+"""``humo evaluate``: the standard protocol on a corpus split for a CoAMD or MotionDuet pipeline under several
+guidance settings."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ CONDITIONS = ("none", "cfg", "cfg+recognizer")
 @app.command("evaluate")
 def evaluate_command(
     corpus: Path = typer.Argument(..., help="Corpus folder (HumanML3D layout) holding the test split."),
-    model: Path | None = typer.Option(None, "--model", help="CoAMD pipeline folder (default: the bundled model)."),
+    model: str = typer.Option("coamd", "--model", help="coamd or motionduet (the bundled models), or a CoAMD or "
+                              "MotionDuet model folder."),
     evaluator: Path = typer.Option(..., "--evaluator", help="Contrastive evaluator folder (never the guiding model)."),
     recognizer: Path | None = typer.Option(None, "--recognizer", help="Recognizer for guidance (default: the "
                                            "pipeline's own)."),
@@ -27,7 +29,8 @@ def evaluate_command(
     kinematics: bool = typer.Option(True, "--kinematics/--no-kinematics", help="Also compare each generated "
                                     "motion's kinematics with the real clips of its class (labels.json)."),
     recognizer_scale: float = typer.Option(1.0, help="Recognizer guidance step gamma."),
-    steps: int = typer.Option(18, help="AR steps per generation window."),
+    steps: int = typer.Option(18, help="AR steps per generation window (CoAMD)."),
+    ddim_steps: int = typer.Option(50, help="DDIM steps (MotionDuet)."),
     flow_steps: int = typer.Option(8, help="Flow ODE steps per revealed token."),
     solver: str = typer.Option("heun", help="Flow ODE solver: heun or euler."),
     split: str = typer.Option("test", help="Split file to evaluate on."),
@@ -50,11 +53,14 @@ def evaluate_command(
         raise FileNotFoundError(f"corpus folder {corpus} not found")
     if not (corpus / f"{split}.txt").is_file():
         raise FileNotFoundError(f"{corpus / (split + '.txt')} not found: {corpus} has no {split!r} split")
-    for option, folder in (("--model", model), ("--evaluator", evaluator), ("--recognizer", recognizer)):
+    for option, folder in (("--evaluator", evaluator), ("--recognizer", recognizer)):
         if folder is not None and not folder.is_dir():
             raise FileNotFoundError(f"{option} {folder}: no such folder")
-    if steps < 1 or flow_steps < 1:
-        raise UserError(f"--steps and --flow-steps must be >= 1, got {steps}, {flow_steps}")
+    if steps < 1 or flow_steps < 1 or ddim_steps < 1:
+        raise UserError(f"--steps, --flow-steps and --ddim-steps must be >= 1, got {steps}, {flow_steps}, {ddim_steps}")
+    from humo.cli.generate import resolve_model
+
+    kind, where = resolve_model(model)
     from humo.schedulers.flow_matching import Solver  # checked up front: a protocol run takes minutes to hours
 
     if solver not in {s.value for s in Solver}:
@@ -65,10 +71,10 @@ def evaluate_command(
 
     import torch
 
+    from humo.cli.generate import load_model
     from humo.data.atomic import atomic_write_bytes
     from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
     from humo.models.evaluators import ContrastiveEvaluator
-    from humo.pipelines.coamd import CoAMD
     from humo.pipelines.evaluation import corpus_test_set, evaluate_conditions
     from humo.training.common import pick_device
 
@@ -79,7 +85,10 @@ def evaluate_command(
     if threads is not None:
         torch.set_num_threads(threads)
     dev = pick_device(device)
-    pipe = (CoAMD.from_pretrained(model) if model is not None else CoAMD.from_pretrained()).to(dev)
+    pipe = load_model(kind, where, device, threads, batch=32)
+    duet = type(pipe).__name__ == "MotionDuet"
+    if duet and "cfg+recognizer" in names:
+        raise UserError("cfg+recognizer is CoAMD's (MotionDuet takes prediction guidance only)")
     ev = ContrastiveEvaluator.from_pretrained(evaluator).to(dev)
     guides: dict[str, list] = {}
     for name in names:
@@ -95,8 +104,9 @@ def evaluate_command(
             rec.text_encoder = pipe.text_encoder
             guide.append(RecognizerGuidance(rec, scale=recognizer_scale))
         cfg_label = f"CFG {cfg:g}" + (f" rescale {cfg_rescale:g}" if cfg_rescale else "")
-        label = {"none": "CoAMD, no guidance", "cfg": f"CoAMD + {cfg_label}",
-                 "cfg+recognizer": f"CoAMD + {cfg_label} + recognizer {recognizer_scale:g}"}[name]
+        who = "MotionDuet" if duet else "CoAMD"
+        label = {"none": f"{who}, no guidance", "cfg": f"{who} + {cfg_label}",
+                 "cfg+recognizer": f"{who} + {cfg_label} + recognizer {recognizer_scale:g}"}[name]
         guides[label] = guide
     dataset = corpus_test_set(corpus, split)
     real = None
@@ -104,9 +114,10 @@ def evaluate_command(
         from humo.pipelines.plausibility import real_statistics
 
         real = real_statistics(corpus)
+    sampler = dict(steps=ddim_steps) if duet else dict(steps=steps, flow_steps=flow_steps, solver=solver)
     results, table = evaluate_conditions(pipe, guides, dataset, ev, replications=replications, seed=seed,
                                          mm_prompts=mm_prompts, mm_repeats=mm_repeats, progress=progress,
-                                         real_kinematics=real, steps=steps, flow_steps=flow_steps, solver=solver)
+                                         real_kinematics=real, **sampler)
     typer.echo(table)
     for name, res in results.items():
         typer.echo(f"{name}: {res['seconds']:.0f} s")

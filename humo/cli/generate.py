@@ -22,7 +22,7 @@ VISUAL = (".mp4", ".gif", ".png")
 CFG_MAX = 10.0  # beyond this bones stretch and figures leave the ground (CFG 100: broken skeletons)
 ENGLISH = ("Prompts must be in English: the bundled text encoder (MiniLM) is English-only, and text in "
            "another language silently gives an unrelated motion.")
-MODEL_HELP = ("coamd (the bundled model), motionduet (no bundled MotionDuet yet), a model folder (saved "
+MODEL_HELP = ("coamd (the bundled CoAMD), motionduet (the bundled MotionDuet), a model folder (saved "
               "pipeline or training run) or an owner/name Hugging Face Hub id; a folder that does not exist is "
               "an error, never a hub lookup.")
 
@@ -49,9 +49,12 @@ def resolve_model(model: str) -> tuple[str, Path | str | None]:
 
     if model.lower() in MODELS:  # bundled names first
         if model.lower() == "motionduet":
+            from humo.models.hub import BUNDLED_MOTIONDUET
             from humo.pipelines.motionduet import NO_BUNDLED_MOTIONDUET
 
-            raise UserError(f"--model motionduet: {NO_BUNDLED_MOTIONDUET}")
+            if not (BUNDLED_MOTIONDUET / "pipeline.json").is_file():
+                raise UserError(f"--model motionduet: {NO_BUNDLED_MOTIONDUET}")
+            return "motionduet", None
         return "coamd", None
     path = Path(model).expanduser()
     if path.is_dir():
@@ -84,6 +87,22 @@ def load_model(kind: str, where, device: str, threads: int | None, batch: int = 
     else:
         from humo.pipelines.coamd import CoAMD as Pipeline
     return Pipeline.from_pretrained(where).to(pick_device(device))  # None -> the bundled model
+
+
+def _read_video_input(pipe, path: Path):
+    """``--video``: a video file -> one grayscale clip ``(1, F, S, S)`` for the model's video encoder; a
+    motion file -> its :class:`~humo.motion.Motion` (rendered by the encoder)."""
+    from humo.data.video_io import VIDEO_SUFFIXES, read_video_clip
+    from humo.motion import Motion
+
+    if not pipe.model.video_dim:
+        raise UserError("--video: this MotionDuet model was trained without video (text only)")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        enc = pipe.video_encoder
+        if not hasattr(enc, "frames") or not hasattr(enc, "size"):
+            raise UserError(f"--video {path}: the model's video encoder reads motions, not video files")
+        return read_video_clip(path, frames=enc.frames, size=enc.size).unsqueeze(0)
+    return Motion.load(path)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -204,8 +223,9 @@ def generate_command(
     flow_steps: int | None = typer.Option(None, min=1, help="CoAMD: ODE steps per token (default 8; Heun: 2 "
                                           "flow-head calls per step)."),
     solver: str | None = typer.Option(None, help="CoAMD: ODE solver, heun (default) or euler."),
-    video: Path | None = typer.Option(None, "--video", help="MotionDuet: a motion file (.npy/.json/.bvh) "
-                                      "whose rendered video conditions the generation."),
+    video: Path | None = typer.Option(None, "--video", help="MotionDuet: a video (.mp4/.gif/.webm/.mov/.avi; "
+                                      "a stick-figure render works best) or a motion file (.npy/.json/.bvh, "
+                                      "rendered first) that conditions the generation."),
     batch_size: int = typer.Option(32, min=1, help="Prompts per forward pass."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda, ..."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for torch (default: 1 for up to 4 prompts "
@@ -250,9 +270,7 @@ def generate_command(
     pipe.cleanup.plant_root = plant_root
     loop = {k: v for k, v in dict(steps=steps, flow_steps=flow_steps, solver=solver).items() if v is not None}
     if video is not None:
-        from humo.motion import Motion
-
-        loop["video"] = Motion.load(video)
+        loop["video"] = _read_video_input(pipe, video)
     guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale)
     first = secrets.randbelow(2**31 - 1 - len(texts)) if seed is None else seed
     motions = []

@@ -25,6 +25,9 @@ def train_motionduet_command(
     steps: int = typer.Option(2000, help="Denoiser steps (and VAE steps unless --vae-steps)."),
     vae_steps: int | None = typer.Option(None, help="VAE steps (default: --steps)."),
     vae_from: Path | None = typer.Option(None, help="MotionDuet folder whose VAE to reuse (stage denoiser)."),
+    autoencoder_from: str | None = typer.Option(
+        None, help="Use CoAMD's J/B/M autoencoder as the first stage instead of a VAE: 'bundled', a CoAMD "
+                   "model folder or an autoencoder folder (the VAE stage is skipped)."),
     batch_size: int = typer.Option(64, help="Segments per step."),
     lr: float = typer.Option(1e-4, help="Peak AdamW learning rate (warmup, then cosine)."),
     video: bool = typer.Option(True, "--video/--no-video", help="Condition on rendered-video features."),
@@ -60,7 +63,8 @@ def train_motionduet_command(
                               steps=steps, batch_size=batch_size,
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
-                              vae_from=vae_from, video_encoder=video_encoder, max_items=max_items,
+                              vae_from=vae_from, autoencoder_from=autoencoder_from, video_encoder=video_encoder,
+                              max_items=max_items,
                               checkpoint_every=checkpoint_every, progress=progress, threads=threads,
                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers,
                               max_minutes=max_minutes)
@@ -69,6 +73,8 @@ def train_motionduet_command(
     m = result.metrics
     parts = [f"MotionDuet ({preset}, video={'on' if video else 'off'}, DASH lambda {dash_lambda:g}) "
              f"trained {result.steps} steps in {result.seconds:.0f} s, saved to {result.final_dir}"]
+    if "first_stage" in m:
+        parts.append(f"autoencoder MPJPE {m['first_stage']['mpjpe_mm']:.1f} mm ({m['first_stage']['split']})")
     if "val" in m.get("vae", {}):
         parts.append(f"val VAE MPJPE {m['vae']['val']['mpjpe_mm']:.1f} mm")
     if "val" in m.get("denoiser", {}):

@@ -26,6 +26,8 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 # The model bundled with humo (CoAMD pipeline + its recognizer; model card in its README.md).
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-merged-medium"
+# The MotionDuet bundled with humo (text-only, on the CoAMD bundle's autoencoder; card in its README.md).
+BUNDLED_MOTIONDUET = Path(__file__).resolve().parents[1] / "assets" / "motionduet-merged-compact"
 
 
 class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo", "human-motion"]):

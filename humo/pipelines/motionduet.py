@@ -1,4 +1,9 @@
-"""MotionDuet text (+ video) -> motion pipeline: DUET condition, DDIM loop over VAE latents, guidance.
+"""MotionDuet text (+ video) -> motion pipeline: DUET condition, DDIM loop over latents, guidance.
+
+The latents are the first stage's: MLD's VAE (``L`` global tokens, decoded to HumanML3D features, then
+joints) or CoAMD's autoencoder (one token per 4 frames, ``ceil(frames / 4)`` per motion, the rest masked;
+decoded straight to joints). Either way every motion then goes through :attr:`MotionDuet.cleanup`, the
+fixed skeleton, floor and foot locking CoAMD's output gets.
 
 The loop (:meth:`MotionDuet.sample_latents`) is the only sampling loop of MotionDuet. Per step
 it asks the prediction guidance how many passes to run; with two passes it evaluates the denoiser on
@@ -32,9 +37,9 @@ from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
 from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
 
 FPS = 20.0
-NO_BUNDLED_MOTIONDUET = ("humo does not bundle a MotionDuet model yet: pass a folder written by "
-                         "MotionDuet.save_pretrained or a training run (humo train motionduet CORPUS RUN), "
-                         "e.g. MotionDuet.from_pretrained('RUN/final')")
+NO_BUNDLED_MOTIONDUET = ("this installation has no bundled MotionDuet model (humo/assets/motionduet-merged-compact "
+                         "is missing): pass a folder written by MotionDuet.save_pretrained or a training run "
+                         "(humo train motionduet CORPUS RUN), e.g. MotionDuet.from_pretrained('RUN/final')")
 
 
 class MotionDuet(TextEncoderSlot):
@@ -52,13 +57,20 @@ class MotionDuet(TextEncoderSlot):
         scheduler: a :class:`humo.schedulers.DDPMScheduler`; default ``model.make_scheduler()`` (DDIM, eta 0).
         cleanup: :class:`humo.pipelines.cleanup.MotionCleanup` for every generated motion (fixed skeleton,
             floor, foot locking); default per-clip skeletons (a loaded folder uses its ``skeleton.json``).
+        cfg, cfg_rescale: the classifier-free guidance of ``guidance=None`` (default MLD's 7.5, no rescale; a
+            saved pipeline keeps its own, chosen by measurement for the bundled model).
     """
 
     DEFAULT_CFG = 7.5  # MLD's classifier-free guidance scale
     DEFAULT_CFG_RESCALE = 0.0
 
     def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
-                 fps: float = FPS, cleanup: MotionCleanup | None = None):
+                 fps: float = FPS, cleanup: MotionCleanup | None = None, cfg: float | None = None,
+                 cfg_rescale: float | None = None):
+        if cfg is not None:
+            self.DEFAULT_CFG = float(cfg)
+        if cfg_rescale is not None:
+            self.DEFAULT_CFG_RESCALE = float(cfg_rescale)
         self.model = model.eval().requires_grad_(False)
         self.cleanup = cleanup if cleanup is not None else MotionCleanup(fps=float(fps))
         self.text_encoder = text_encoder
@@ -68,6 +80,10 @@ class MotionDuet(TextEncoderSlot):
         self._video_encoder = video_encoder
         self.scheduler = scheduler if scheduler is not None else model.make_scheduler()
         self.fps = float(fps)
+
+    def default_guidance(self) -> list:
+        """The guidance of ``guidance=None``: ``[ClassifierFreeGuidance(DEFAULT_CFG, rescale=DEFAULT_CFG_RESCALE)]``."""
+        return [ClassifierFreeGuidance(self.DEFAULT_CFG, rescale=self.DEFAULT_CFG_RESCALE)]
 
     # ------------------------------------------------------------------ components
     @property
@@ -141,7 +157,7 @@ class MotionDuet(TextEncoderSlot):
     # ------------------------------------------------------------------ the sampling loop
     @torch.no_grad()
     def sample_latents(self, cond: torch.Tensor, generators: list[torch.Generator], steps: int = 50,
-                       guidance=None) -> torch.Tensor:
+                       guidance=None, tokens: list[int] | None = None) -> torch.Tensor:
         """Denoise latents from noise with DDIM; returns model-space latents ``(B, L, C)``.
 
         Args:
@@ -149,6 +165,8 @@ class MotionDuet(TextEncoderSlot):
             generators: one ``torch.Generator`` per sample (initial noise, auto-guidance degradation).
             steps: DDIM steps (50).
             guidance: a prediction-guidance object or list (CFG or auto-guidance; ``[]`` = none).
+            tokens: latent tokens per sample (the autoencoder first stage, required there: ``L = max(tokens)``,
+                the tokens past each count are masked and left as noise); None for the VAE (``L`` fixed).
         """
         pred_g, hooks = split_guidance(guidance)
         if hooks:
@@ -156,8 +174,17 @@ class MotionDuet(TextEncoderSlot):
         b, dev = cond.shape[0], cond.device
         if len(generators) != b:
             raise ValueError(f"{len(generators)} generators for {b} samples")
-        shape = (self.model.latent_tokens, self.model.latent_dim)
-        x = torch.stack([torch.randn(shape, generator=g, device=g.device) for g in generators]).to(dev)
+        mask = None
+        if self.model.first_stage == "autoencoder":
+            if tokens is None or len(tokens) != b or not all(1 <= n <= self.model.latent_tokens for n in tokens):
+                raise ValueError(f"give 1..{self.model.latent_tokens} latent tokens per sample, got {tokens}")
+            x = torch.nn.utils.rnn.pad_sequence(  # each sample's noise from its own generator: batch-independent
+                [torch.randn((n, self.model.latent_dim), generator=g, device=g.device).to(dev)
+                 for n, g in zip(tokens, generators, strict=True)], batch_first=True)
+            mask = torch.arange(x.shape[1], device=dev) < torch.tensor(tokens, device=dev)[:, None]
+        else:
+            shape = (self.model.latent_tokens, self.model.latent_dim)
+            x = torch.stack([torch.randn(shape, generator=g, device=g.device) for g in generators]).to(dev)
         null = self.model.null_condition(b)
         sched = self.scheduler
         sched.set_timesteps(steps, device=dev)
@@ -170,10 +197,11 @@ class MotionDuet(TextEncoderSlot):
                 cond2 = torch.cat([
                     pred_g.second_condition(cond[j:j + 1].to(g.device), null[j:j + 1].to(g.device), g).to(dev)
                     for j, g in enumerate(generators)])
-                eps = self.model.denoise(x.repeat(2, 1, 1), tt.repeat(2), torch.cat([cond, cond2])).prediction
+                eps = self.model.denoise(x.repeat(2, 1, 1), tt.repeat(2), torch.cat([cond, cond2]),
+                                         None if mask is None else mask.repeat(2, 1)).prediction
                 eps = pred_g(*eps.chunk(2), i, n)  # (strong/conditional, weak/unconditional)
             else:
-                eps = self.model.denoise(x, tt, cond).prediction
+                eps = self.model.denoise(x, tt, cond, mask).prediction
             x = sched.step(eps, t, x, generator=generators[0]).prev_sample
         return x
 
@@ -199,6 +227,32 @@ class MotionDuet(TextEncoderSlot):
             out.append(int(round(f)))
         return out
 
+    def _check_lengths(self, texts: list[str], lengths) -> torch.Tensor:
+        lengths = torch.as_tensor(lengths).long().reshape(-1).cpu()
+        if lengths.shape[0] != len(texts):
+            raise ValueError(f"{lengths.shape[0]} lengths for {len(texts)} texts")
+        if bool((lengths < 1).any()) or int(lengths.max()) > self.model.max_frames:
+            raise ValueError(f"lengths must be in [1, {self.model.max_frames}], got {lengths.tolist()}")
+        return lengths
+
+    @torch.no_grad()
+    def _latents(self, texts: list[str], video, seeds: list[int], steps: int, guidance,
+                 tokens: list[int] | None) -> torch.Tensor:
+        """One batch: condition on ``texts`` (+ ``video``) and denoise; model-space latents ``(B, L, C)``."""
+        v, present = self.encode_video(video, len(texts))
+        cond = self.model.condition(self.encode_text(texts), v, present).fused
+        gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds]
+        return self.sample_latents(cond, gens, steps=steps, guidance=guidance, tokens=tokens)
+
+    def _batches(self, texts: list[str], video, seeds: list[int], batch_size: int):
+        """``(slice, texts, video, seeds)`` per batch of ``batch_size`` prompts."""
+        per_prompt = isinstance(video, (list, tuple))
+        if per_prompt and len(video) != len(texts):
+            raise ValueError(f"got {len(video)} videos for {len(texts)} prompts")
+        for s in range(0, len(texts), batch_size):
+            sl = slice(s, s + batch_size)
+            yield sl, texts[sl], (list(video[sl]) if per_prompt else video), seeds[sl]
+
     @torch.no_grad()
     def generate_features(self, texts: list[str], lengths, video=None, seeds: list[int] | None = None,
                           steps: int = 50, guidance=None, batch_size: int = 64
@@ -207,32 +261,58 @@ class MotionDuet(TextEncoderSlot):
 
         ``lengths`` are feature frames per prompt; ``video`` as in :meth:`encode_video`; ``seeds`` one per
         prompt (default ``0..B-1``); guidance ``None`` -> ``[ClassifierFreeGuidance(7.5)]`` (MLD).
-        This is the ``generate_fn`` shape of :func:`humo.metrics.protocol.evaluate`.
+        This is the ``generate_fn`` shape of :func:`humo.metrics.protocol.evaluate`. With the autoencoder
+        first stage the features are those of the generated joints (``lengths + 1`` frames, after cleanup).
         """
         texts = check_texts(texts)
-        lengths = torch.as_tensor(lengths).long().reshape(-1).cpu()
-        if lengths.shape[0] != len(texts):
-            raise ValueError(f"{lengths.shape[0]} lengths for {len(texts)} texts")
-        if bool((lengths < 1).any()) or int(lengths.max()) > self.model.max_frames:
-            raise ValueError(f"lengths must be in [1, {self.model.max_frames}], got {lengths.tolist()}")
+        lengths = self._check_lengths(texts, lengths)
         seeds = list(range(len(texts))) if seeds is None else list(seeds)
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
-        per_prompt = isinstance(video, (list, tuple))
-        if per_prompt and len(video) != len(texts):
-            raise ValueError(f"got {len(video)} videos for {len(texts)} prompts")
-        top = int(lengths.max())
-        out = torch.zeros(len(texts), top, self.model.feature_dim)
-        for s in range(0, len(texts), batch_size):
-            sl = slice(s, s + batch_size)
-            n = len(texts[sl])
-            v, present = self.encode_video(list(video[sl]) if per_prompt else video, n)
-            cond = self.model.condition(self.encode_text(texts[sl]), v, present).fused
-            gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds[sl]]
-            z = self.sample_latents(cond, gens, steps=steps, guidance=guidance)
+            guidance = self.default_guidance()
+        out = torch.zeros(len(texts), int(lengths.max()), self.model.feature_dim)
+        if self.model.first_stage == "autoencoder":
+            from humo.representations.humanml3d import joints_to_features
+
+            joints = self.generate_joints(texts, (lengths + 1).tolist(), video, seeds, steps, guidance, batch_size)
+            for i, j in enumerate(joints):
+                f = joints_to_features(j.double()).float()
+                out[i, : f.shape[0]] = f[: out.shape[1]]
+            return out, lengths
+        for sl, tx, v, sd in self._batches(texts, video, seeds, batch_size):
+            z = self._latents(tx, v, sd, steps, guidance, None)
             feats = self.model.decode(z, lengths[sl].to(self.device))  # (n, max len in chunk, 263)
-            out[s:s + n, : feats.shape[1]] = feats.float().cpu()
+            out[sl, : feats.shape[1]] = feats.float().cpu()
         return out, lengths
+
+    @torch.no_grad()
+    def generate_joints(self, texts: list[str], frames: list[int], video=None, seeds: list[int] | None = None,
+                        steps: int = 50, guidance=None, batch_size: int = 64, foot_lock: bool = True
+                        ) -> list[torch.Tensor]:
+        """Joints ``(frames_i, 22, 3)`` per prompt, after :attr:`cleanup` (arguments as :meth:`generate`)."""
+        from humo.representations.humanml3d import features_to_joints
+
+        texts = check_texts(texts)
+        seeds = list(range(len(texts))) if seeds is None else list(seeds)
+        if guidance is None:
+            guidance = self.default_guidance()
+        if self.model.first_stage == "vae":
+            feats, _ = self.generate_features(texts, frames, video=video, seeds=seeds, steps=steps,
+                                              guidance=guidance, batch_size=batch_size)  # a joint frame per row
+            raw = [features_to_joints(feats[i, :f]) for i, f in enumerate(frames)]
+            return self.cleanup.apply(raw, foot_lock)
+        self._check_lengths(texts, frames)
+        tokens = self.model.tokens_for(torch.tensor(frames)).tolist()
+        raw: list[torch.Tensor | None] = [None] * len(texts)
+        for sl, tx, v, sd in self._batches(texts, video, seeds, batch_size):
+            z = self._latents(tx, v, sd, steps, guidance, tokens[sl])
+            by_length: dict[int, list[int]] = {}
+            for j, n in enumerate(tokens[sl]):  # decode equal lengths together: padding leaks through convs
+                by_length.setdefault(n, []).append(j)
+            for n, rows in by_length.items():
+                decoded = self.model.decode_joints(z[rows, :n]).float().cpu()
+                for k, j in enumerate(rows):
+                    raw[sl.start + j] = decoded[k, : frames[sl.start + j]]
+        return self.cleanup.apply(raw, foot_lock)
 
     def generate(self, text: str | list[str], video=None, seconds=None, frames=None, seed: int | None = None,
                  steps: int = 50, guidance=None, generator: torch.Generator | None = None,
@@ -255,18 +335,16 @@ class MotionDuet(TextEncoderSlot):
             a :class:`humo.motion.Motion` for a string prompt, a list for a list of prompts.
         """
         from humo.motion import Motion
-        from humo.representations.humanml3d import features_to_joints
 
         texts = check_texts(text)
         lengths = self._frames(len(texts), seconds, frames)
         seeds = sample_seeds(len(texts), seed, generator)
         if guidance is None:
-            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
-        feats, _ = self.generate_features(texts, lengths, video=video, seeds=seeds, steps=steps,
-                                          guidance=guidance, batch_size=batch_size)
+            guidance = self.default_guidance()
+        joints = self.generate_joints(texts, lengths, video=video, seeds=seeds, steps=steps, guidance=guidance,
+                                      batch_size=batch_size, foot_lock=foot_lock)
         pred_g, _ = split_guidance(guidance)
         videos = list(video) if isinstance(video, (list, tuple)) else [video] * len(texts)
-        joints = self.cleanup.apply([features_to_joints(feats[i, :n]) for i, n in enumerate(lengths)], foot_lock)
         motions = []
         for i, (t, sd) in enumerate(zip(texts, seeds, strict=True)):
             meta = {"model": "motionduet", "steps": steps, "video": videos[i] is not None,
@@ -286,7 +364,8 @@ class MotionDuet(TextEncoderSlot):
         if isinstance(self._video_encoder, LearnedVideoEncoder):
             self._video_encoder.save_pretrained(folder / VIDEO_ENCODER_DIR)
         meta = {"pipeline": "MotionDuet", "humo_version": __version__, "fps": self.fps,
-                "scheduler": self.scheduler.config()}
+                "scheduler": self.scheduler.config(),
+                "guidance": {"cfg": self.DEFAULT_CFG, "cfg_rescale": self.DEFAULT_CFG_RESCALE}}
         (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
         if self.cleanup.offsets is not None:
             save_skeleton(folder / SKELETON_FILE, self.cleanup.offsets)
@@ -298,13 +377,18 @@ class MotionDuet(TextEncoderSlot):
         """Load a folder written by :meth:`save_pretrained`, a bare ``MotionDuetModel`` folder (a training
         run's ``final/``), a training run folder, or a Hugging Face Hub repo id.
 
+        No argument: the bundled model (``humo/assets/motionduet-merged-compact``, card in its README.md).
+
         Raises:
-            FileNotFoundError: no argument (humo bundles no MotionDuet model yet), or nothing at that path.
+            FileNotFoundError: no argument and no bundled model in this installation, or nothing at that path.
         """
+        from humo.models.hub import BUNDLED_MOTIONDUET
         from humo.schedulers.ddpm import DDPMScheduler
 
         if folder_or_hub_id is None:
-            raise FileNotFoundError(NO_BUNDLED_MOTIONDUET)
+            if not (BUNDLED_MOTIONDUET / "pipeline.json").is_file():
+                raise FileNotFoundError(NO_BUNDLED_MOTIONDUET)
+            folder_or_hub_id = BUNDLED_MOTIONDUET
         folder = resolve_pretrained(folder_or_hub_id)
         if not (folder / "pipeline.json").is_file() and not (folder / "config.json").is_file() and (
                 folder / "final").is_dir():
@@ -322,9 +406,10 @@ class MotionDuet(TextEncoderSlot):
         model = MotionDuetModel.from_pretrained(folder / "model", map_location=map_location)
         scheduler = DDPMScheduler(**meta["scheduler"]) if "scheduler" in meta else None
         fps = float(meta.get("fps", FPS))
+        g = meta.get("guidance", {})
         return cls(model, text_encoder=text_encoder, video_encoder=_saved_video_encoder(folder, video_encoder),
-                   scheduler=scheduler, fps=fps,
-                   cleanup=MotionCleanup.from_folder(folder, fps=fps))
+                   scheduler=scheduler, fps=fps, cleanup=MotionCleanup.from_folder(folder, fps=fps),
+                   cfg=g.get("cfg"), cfg_rescale=g.get("cfg_rescale"))
 
 
 def _saved_video_encoder(folder: Path, given):

@@ -53,7 +53,8 @@ class MotionDuetTrainResult:
 class PairCache:
     """A split in memory: raw ``features`` per segment ``(n_i, 263)``, ``lengths (N,)`` (feature rows),
     ``captions`` (indices into ``texts`` per segment), ``text_emb (N_texts, D_text)``, optional
-    ``video (N, Lv, D_video)``, ``joints`` per segment and ``ids``."""
+    ``video (N, Lv, D_video)``, ``joints`` per segment, ``ids`` and, for a model on the autoencoder first
+    stage, model-space ``latents`` per segment ``(T_i / 4, C)``."""
 
     features: list[torch.Tensor]
     lengths: torch.Tensor
@@ -63,6 +64,7 @@ class PairCache:
     video: torch.Tensor | None
     joints: list[torch.Tensor]
     ids: list[str]
+    latents: list[torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -73,7 +75,8 @@ class PairCache:
         caps = self.captions[index]
         pick = caps[int(torch.randint(len(caps), (1,), generator=generator))]
         return {"features": self.features[index], "text_emb": self.text_emb[pick], "text": self.texts[pick],
-                "video": None if self.video is None else self.video[index]}
+                "video": None if self.video is None else self.video[index],
+                "latents": None if self.latents is None else self.latents[index]}
 
     def batch(self, indices: list[int], generator: torch.Generator) -> dict:
         """:func:`collate_pairs` of the items ``indices`` (captions drawn from ``generator`` in order)."""
@@ -81,15 +84,19 @@ class PairCache:
 
 
 def collate_pairs(items: list[dict]) -> dict:
-    """Padded ``features (B, T, 263)``, ``lengths (B,)``, ``text_emb (B, D)``, ``texts`` and
-    ``video (B, Lv, Dv)`` or None."""
+    """Padded ``features (B, T, 263)``, ``lengths (B,)``, ``text_emb (B, D)``, ``texts``,
+    ``video (B, Lv, Dv)`` or None, and ``latents (B, L, C)`` with ``token_lengths (B,)`` or None."""
     lengths = torch.tensor([it["features"].shape[0] for it in items])
     feats = torch.zeros(len(items), int(lengths.max()), items[0]["features"].shape[-1])
     for row, it in enumerate(items):
         feats[row, : it["features"].shape[0]] = it["features"]
     video = None if items[0]["video"] is None else torch.stack([it["video"] for it in items])
+    latents = tokens = None
+    if items[0].get("latents") is not None:
+        latents = torch.nn.utils.rnn.pad_sequence([it["latents"] for it in items], batch_first=True)
+        tokens = torch.tensor([it["latents"].shape[0] for it in items])
     return {"features": feats, "lengths": lengths, "text_emb": torch.stack([it["text_emb"] for it in items]),
-            "texts": [it["text"] for it in items], "video": video}
+            "texts": [it["text"] for it in items], "video": video, "latents": latents, "token_lengths": tokens}
 
 
 def pad_clips(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,8 +216,7 @@ def validate(model: MotionDuetModel, data: PairCache, stage: str, dash_lambda: f
                     "local_mpjpe_mm": 1000 * ((local * mask).sum(1) / n).mean().item()}
         else:
             video = None if b["video"] is None else b["video"].to(dev)
-            out = model(f, n, b["text_emb"].to(dev), video, dash_lambda=dash_lambda,
-                        generator=_step_generator(0, s, 1))
+            out = _diffusion(model, b, dev, video, dash_lambda, _step_generator(0, s, 1))
             vals = {"diffusion": out.diffusion.item(), "dash": out.dash.item()}
         for k, v in vals.items():
             sums[k] = sums.get(k, 0.0) + v * len(idx)
@@ -219,14 +225,25 @@ def validate(model: MotionDuetModel, data: PairCache, stage: str, dash_lambda: f
     return {k: v / count for k, v in sums.items()}
 
 
+def _diffusion(model, b: dict, dev, video, dash_lambda: float, generator):
+    """The diffusion-stage loss of batch ``b``: from cached latents (autoencoder first stage) or features."""
+    def on(x):
+        return x if dev is None or x is None else x.to(dev)
+
+    if b.get("latents") is not None:
+        return model(None, on(b["token_lengths"]), on(b["text_emb"]), video, dash_lambda=dash_lambda,
+                     generator=generator, latents=on(b["latents"]))
+    return model(on(b["features"]), on(b["lengths"]), on(b["text_emb"]), video, dash_lambda=dash_lambda,
+                 generator=generator)
+
+
 def _stage_loss(stage: str, dash_lambda: float):
     def loss_fn(model: MotionDuetModel, b: dict, generator) -> tuple[torch.Tensor, dict]:
         if stage == "vae":
             out = model.vae_loss(b["features"], b["lengths"], generator=generator)
             logs = {"recon": out.recon, "kl": out.kl}
             return out.loss, logs if out.joints is None else {**logs, "joints_m": out.joints}
-        out = model(b["features"], b["lengths"], b["text_emb"], b["video"], dash_lambda=dash_lambda,
-                    generator=generator)
+        out = _diffusion(model, b, None, b["video"], dash_lambda, generator)
         return out.loss, {"diffusion": out.diffusion, "dash": out.dash}
 
     return loss_fn
@@ -276,7 +293,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      stage: str = "both", steps: int = 2000, batch_size: int = 64, lr: float = 1e-4,
                      device: str = "auto", seed: int = 0, resume: bool = True, use_video: bool = True,
                      dash_lambda: float = 0.1, ema_decay: float = 0.999, *, vae_steps: int | None = None,
-                     vae_from: str | Path | None = None,
+                     vae_from: str | Path | None = None, autoencoder_from: str | Path | None = None,
                      text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
                      cache_dir: str | Path | None = None, max_items: int | None = None,
                      checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
@@ -288,6 +305,10 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         corpus_dir / out_dir: corpus folder and run folder.
         preset: a key of :data:`humo.models.motionduet.PRESETS`; ``model_kwargs`` override it.
         stage: ``"vae"``, ``"denoiser"`` (needs ``vae_from`` or ``out_dir/vae/final``) or ``"both"``.
+        autoencoder_from: train on CoAMD's autoencoder instead of a VAE (first stage ``"autoencoder"``):
+            ``"bundled"``, a CoAMD pipeline folder or an autoencoder folder (frozen, copied into the model);
+            the VAE stage is skipped and ``metrics["first_stage"]`` holds its reconstruction of the
+            validation split (:mod:`humo.training.motionduet_latents`).
         steps: denoiser steps (and VAE steps unless ``vae_steps``); batch_size, lr: AdamW (warmup, cosine).
         device, seed, resume, ema_decay: as for every humo trainer.
         use_video: condition on rendered-video features (``video_encoder``: a preset name of
@@ -303,6 +324,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
+    if autoencoder_from is not None and (stage == "vae" or vae_from is not None):
+        raise ValueError("autoencoder_from replaces the VAE: it cannot go with stage='vae' or vae_from")
     if preset not in PRESETS:
         raise ValueError(f"unknown MotionDuet preset {preset!r}; choose one of {sorted(PRESETS)}")
     for name, v in (("steps", steps), ("batch_size", batch_size), ("checkpoint_every", checkpoint_every),
@@ -349,6 +372,12 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     if venc is not None:
         # the name the model is rebuilt from: a preset or bundled name, else the weights' digest
         kwargs["video_encoder"] = str(getattr(venc, "name", None) or getattr(venc, "source", None) or "custom")
+    ae = None
+    if autoencoder_from is not None:
+        from humo.training.motionduet_latents import attach_latents, load_autoencoder
+
+        ae = load_autoencoder(autoencoder_from)
+        kwargs.update(first_stage="autoencoder", autoencoder=dict(ae._hub_mixin_config))
     model = MotionDuetModel.from_preset(preset, **kwargs)
     model.set_normalization(normalizer.mean, normalizer.std)
     history: list[dict] = []
@@ -356,13 +385,17 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda,
                      "device": str(state.device), "processes": state.num_processes,
                      "train_segments": len(train), "video_encoder": kwargs.get("video_encoder")}
+    if ae is not None:
+        with state.main_process_first():
+            metrics["first_stage"] = {"autoencoder": str(autoencoder_from),
+                                      **attach_latents(model, ae, train, val, cache_dir)}
     common = dict(batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, resume=resume,
                   dash_lambda=dash_lambda, checkpoint_every=checkpoint_every, log_every=log_every,
                   progress=progress, history=history, device=device, grad_accum=grad_accum,
                   mixed_precision=mixed_precision, num_workers=num_workers,
                   max_seconds=None if max_minutes is None else 60 * max_minutes)
     t0 = time.perf_counter()
-    if stage in ("vae", "both"):
+    if stage in ("vae", "both") and ae is None:
         model.denoiser.requires_grad_(False)
         model.duet.requires_grad_(False)
         model.null_text.requires_grad_(False)
@@ -378,10 +411,10 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                 (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
             return MotionDuetTrainResult(final, {"vae": metrics["vae"]["steps"]}, metrics["seconds"], metrics,
                                          history)
-    else:
+    elif ae is None:
         _load_vae(model, Path(vae_from) if vae_from is not None else out_dir / "vae" / "final")
     model.requires_grad_(True)
-    model.vae.requires_grad_(False)
+    (model.vae if ae is None else model.autoencoder).requires_grad_(False)
     final_model, metrics["denoiser"] = _run_stage("denoiser", model, out_dir / "denoiser", train, val,
                                                   steps=steps, **common)
     final = save_final(out_dir, final_model) if main else out_dir / "final"
@@ -392,5 +425,5 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     if main:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     # the steps reached (a stage cut by max_minutes stops short of its plan)
-    done = {"denoiser": metrics["denoiser"]["steps"], **({"vae": metrics["vae"]["steps"]} if stage == "both" else {})}
+    done = {"denoiser": metrics["denoiser"]["steps"], **({"vae": metrics["vae"]["steps"]} if "vae" in metrics else {})}
     return MotionDuetTrainResult(final, done, metrics["seconds"], metrics, history)

@@ -39,9 +39,9 @@ class CountingDenoiser(torch.nn.Module):
         super().__init__()
         self.inner, self.batches = inner, []
 
-    def forward(self, x, t, cond):
+    def forward(self, x, t, cond, mask=None):
         self.batches.append(x.shape[0])
-        return self.inner(x, t, cond)
+        return self.inner(x, t, cond, mask)
 
 
 def test_guidance_decides_the_number_of_passes(pipe):
@@ -215,8 +215,8 @@ def test_cli_registers_and_reports_errors(tmp_path):
 
 
 def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
-    """`humo generate --model FOLDER` picks the MotionDuet pipeline from the folder; `--model motionduet`
-    says that none is bundled, before any work."""
+    """`humo generate --model FOLDER` picks the MotionDuet pipeline from the folder, `--video` takes a video file;
+    `--model motionduet` without a bundled model says so, before any work."""
     import numpy as np
     from typer.testing import CliRunner
 
@@ -234,8 +234,29 @@ def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
     joints = np.load(out)
     expected = pipe.generate("a person runs", seconds=2, seed=3, steps=3).joints.numpy()
     assert joints.shape == (40, 22, 3) and np.allclose(joints, expected, atol=1e-5)
+    # --video with an mp4 (a stick-figure render, as the encoder saw in training)
+    import imageio.v3 as iio
+
+    from humo.data.video_io import read_video_clip
+    from humo.models.motionduet.video import render_stick_videos
+
+    enc = pipe.video_encoder
+    clip = render_stick_videos(synthetic_joints(40, seed=2).float(), frames=enc.frames, size=enc.size)[0]
+    rgb = (clip[..., None].expand(-1, -1, -1, 3).numpy() * 255).round().astype(np.uint8)
+    iio.imwrite(tmp_path / "ref.mp4", rgb, fps=8, macro_block_size=1)
+    out2 = tmp_path / "v.npy"
+    res = runner.invoke(get_app(), ["generate", "a person runs", "--model", str(tmp_path / "md"), "--seconds", "2",
+                                    "--seed", "3", "--steps", "3", "--video", str(tmp_path / "ref.mp4"), "--out",
+                                    str(out2), "-q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    video = read_video_clip(tmp_path / "ref.mp4", frames=enc.frames, size=enc.size)[None]
+    expected = pipe.generate("a person runs", video=video, seconds=2, seed=3, steps=3).joints.numpy()
+    assert np.allclose(np.load(out2), expected, atol=1e-5)
+    import humo.models.hub
+
+    monkeypatch.setattr(humo.models.hub, "BUNDLED_MOTIONDUET", tmp_path / "no-bundle")
     res = runner.invoke(get_app(), ["generate", "walk", "--model", "motionduet", "--out", str(tmp_path / "x.npy")])
-    assert isinstance(res.exception, UserError) and "does not bundle a MotionDuet" in str(res.exception)
+    assert isinstance(res.exception, UserError) and "no bundled MotionDuet" in str(res.exception)
     res = runner.invoke(get_app(), ["generate", "walk", "--model", str(tmp_path / "md"), "--flow-steps", "3",
                                     "--out", str(tmp_path / "x.npy")])
     assert isinstance(res.exception, UserError) and "CoAMD options" in str(res.exception)

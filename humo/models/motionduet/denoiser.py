@@ -4,7 +4,9 @@ The sequence is ``[time token, Lc condition tokens, L latent tokens]``: the time
 embedding through an MLP, the fused DUET condition ``H`` projected to the width, and the noisy
 latents projected to the width. Each group gets a learned type embedding and the whole sequence a
 sinusoidal position; a skip transformer (MLD: 9 layers) attends over it, and the outputs at the latent
-positions are projected back to the latent size. No mask: every token is valid.
+positions are projected back to the latent size. With MLD's VAE every token is valid; with time-aligned
+latents (the autoencoder first stage) ``mask`` hides the latent tokens past each motion's length, and
+fewer than ``latent_tokens`` tokens may be given.
 """
 
 from __future__ import annotations
@@ -52,13 +54,19 @@ class LatentDenoiser(nn.Module):
         self.register_buffer("positions", sinusoidal_table(1 + cond_tokens + latent_tokens, width),
                              persistent=False)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> DenoiserOutput:
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+                mask: torch.Tensor | None = None) -> DenoiserOutput:
         """Predict the noise of ``x_t (B, L, C)`` at steps ``t (B,)`` (or a scalar) given
-        ``cond (B, Lc, D)``."""
-        if x_t.ndim != 3 or x_t.shape[1:] != (self.latent_tokens, self.latent_dim):
-            raise ValueError(f"x_t must be (B, {self.latent_tokens}, {self.latent_dim}), "
-                             f"got {tuple(x_t.shape)}")
-        b = x_t.shape[0]
+        ``cond (B, Lc, D)``; ``mask (B, L)`` True = valid latent token (None: all valid, then ``L`` must be
+        ``latent_tokens``)."""
+        ok = x_t.ndim == 3 and x_t.shape[-1] == self.latent_dim and (
+            x_t.shape[1] == self.latent_tokens or (mask is not None and 1 <= x_t.shape[1] <= self.latent_tokens))
+        if not ok:
+            raise ValueError(f"x_t must be (B, {self.latent_tokens}, {self.latent_dim}) (or fewer tokens with a "
+                             f"mask), got {tuple(x_t.shape)}")
+        b, n = x_t.shape[:2]
+        if mask is not None and mask.shape != (b, n):
+            raise ValueError(f"mask must be ({b}, {n}), got {tuple(mask.shape)}")
         if cond.shape != (b, self.cond_tokens, self.cond_dim):
             raise ValueError(f"cond must be (B, Lc, D) = ({b}, {self.cond_tokens}, {self.cond_dim}), "
                              f"got {tuple(cond.shape)}")
@@ -69,5 +77,6 @@ class LatentDenoiser(nn.Module):
         time = self.time_mlp(timestep_embedding(t, self.width).to(x_t.dtype)).unsqueeze(1)  # (B, 1, W)
         seq = torch.cat([time + self.type_embed[0], self.cond_proj(cond) + self.type_embed[1],
                          self.latent_in(x_t) + self.type_embed[2]], dim=1)  # (B, 1 + Lc + L, W)
-        hidden = self.transformer(seq + self.positions)[:, 1 + self.cond_tokens:]  # (B, L, W)
+        full = None if mask is None else torch.cat([mask.new_ones(b, 1 + self.cond_tokens), mask.bool()], dim=1)
+        hidden = self.transformer(seq + self.positions[: seq.shape[1]], full)[:, 1 + self.cond_tokens:]  # (B, L, W)
         return DenoiserOutput(self.latent_out(hidden), hidden)

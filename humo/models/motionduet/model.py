@@ -2,9 +2,18 @@
 
 Parts (one :class:`humo.models.hub.HubModel`, so one config.json + model.safetensors):
 
-* :class:`MotionVAE` over **normalised** features (mean/std buffers ``feat_mean``/``feat_std`` set by
-  ``set_normalization``); latents are mapped to model space by ``latent_mean``/``latent_std``
-  (``set_latent_stats``, fitted after the VAE stage);
+* the first stage, one of two (``first_stage``):
+
+  - ``"vae"`` (MLD): :class:`MotionVAE` over **normalised** HumanML3D features (mean/std buffers
+    ``feat_mean``/``feat_std`` set by ``set_normalization``), ``L`` global latent tokens whatever the length;
+  - ``"autoencoder"``: the J/B/M convolutional autoencoder of CoAMD
+    (:class:`humo.models.autoencoder.MotionAutoencoder`, config ``autoencoder``), time-aligned latents
+    ``(T / 4, C)`` of absolute joints; the denoiser then masks the tokens past each length. It reconstructs
+    an order of magnitude better at the same training budget (docs/evaluation.md) and decodes straight to
+    joints, which the pipeline puts on its fixed skeleton as it does CoAMD's;
+
+  latents are mapped to model space by ``latent_mean``/``latent_std`` (``set_latent_stats``, fitted after the
+  first stage);
 * :class:`DUET` fuses the sentence embedding and optional video tokens into ``H (B, Lc, W)``;
   ``null_condition`` is the fusion of the learned null sentence with no video (the CFG "empty" input);
 * :class:`LatentDenoiser` predicts the noise of the latents given ``H`` and the DDPM step;
@@ -24,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humo.models.autoencoder import MotionAutoencoder
 from humo.models.hub import HubModel
 from humo.models.motionduet.dash import dash_loss
 from humo.models.motionduet.denoiser import DenoiserOutput, LatentDenoiser
@@ -32,6 +42,8 @@ from humo.models.motionduet.vae import MotionVAE, Posterior, VAEOutput
 from humo.representations._checks import check_tensor
 from humo.representations.masks import lengths_to_mask
 from humo.schedulers.ddpm import DDPMScheduler
+
+FIRST_STAGES = ("vae", "autoencoder")
 
 PRESETS: dict[str, dict] = {
     "tiny": dict(latent_dim=32, vae_layers=3, vae_heads=2, vae_ff=64, width=32, layers=3, heads=2, ff=64,
@@ -85,6 +97,10 @@ class MotionDuetModel(HubModel):
             dropping only the video (text-only mode).
         num_train_timesteps, beta_schedule, beta_start, beta_end: the DDPM process (MLD values).
         dash_margin_cos, dash_margin_pair: DASH margins.
+        first_stage: ``"vae"`` (MLD's VAE over features) or ``"autoencoder"`` (CoAMD's J/B/M autoencoder,
+            built from the ``autoencoder`` config dict; ``latent_tokens``/``latent_dim`` then follow it:
+            ``ceil(max_frames / 4)`` time-aligned tokens of its latent size).
+        dash_tokens: with the autoencoder, DASH compares ``dash_tokens`` time-pooled tokens per sample.
     """
 
     def __init__(self, feature_dim: int = 263, text_dim: int = 384, video_dim: int = 128,
@@ -95,8 +111,20 @@ class MotionDuetModel(HubModel):
                  kl_weight: float = 1e-4, joint_weight: float = 0.0, cond_drop: float = 0.1, video_drop: float = 0.25,
                  num_train_timesteps: int = 1000, beta_schedule: str = "scaled_linear",
                  beta_start: float = 0.00085, beta_end: float = 0.012, dash_margin_cos: float = 0.1,
-                 dash_margin_pair: float = 0.1):
+                 dash_margin_pair: float = 0.1, first_stage: str = "vae", autoencoder: dict | None = None,
+                 dash_tokens: int = 4):
         super().__init__()
+        if first_stage not in FIRST_STAGES:
+            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {first_stage!r}")
+        if (first_stage == "autoencoder") != (autoencoder is not None):
+            raise ValueError("first_stage='autoencoder' needs the autoencoder config (and only it takes one)")
+        self.first_stage = first_stage
+        self.autoencoder = MotionAutoencoder(**autoencoder) if autoencoder is not None else None
+        if self.autoencoder is not None:
+            self.downsample = self.autoencoder.downsample
+            latent_tokens = -(-max_frames // self.downsample)
+            latent_dim = int(self.autoencoder.latent_dim)
+        self.dash_tokens = int(dash_tokens)
         for name, p in (("cond_drop", cond_drop), ("video_drop", video_drop)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
@@ -110,8 +138,8 @@ class MotionDuetModel(HubModel):
         self.dash_margins = (dash_margin_cos, dash_margin_pair)
         self.scheduler_config = dict(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
                                      beta_start=beta_start, beta_end=beta_end)
-        self.vae = MotionVAE(feature_dim, latent_tokens, latent_dim, vae_layers, vae_heads, vae_ff, dropout,
-                             max_frames, kl_weight)
+        self.vae = (MotionVAE(feature_dim, latent_tokens, latent_dim, vae_layers, vae_heads, vae_ff, dropout,
+                              max_frames, kl_weight) if self.autoencoder is None else None)
         self.duet = DUET(text_dim, video_dim, width, cond_tokens, branches, dropout=dropout)
         self.denoiser = LatentDenoiser(latent_tokens, latent_dim, cond_tokens, width, width, layers, heads,
                                        ff, dropout)
@@ -175,12 +203,14 @@ class MotionDuetModel(HubModel):
     # ------------------------------------------------------------------ VAE
     def encode(self, features: torch.Tensor, lengths: torch.Tensor) -> Posterior:
         """Raw features ``(B, T, feature_dim)``, ``lengths (B,)`` -> the VAE posterior (VAE latent space)."""
+        self._need("vae", "encode")
         features = check_tensor(features, "features", min_dim=3, trailing=(self.feature_dim,))
         return self.vae.encode(self.normalize_features(features), lengths)
 
     def decode(self, latents: torch.Tensor, lengths: torch.Tensor, frames: int | None = None) -> torch.Tensor:
         """Model-space latents ``(B, L, C)`` -> raw features ``(B, T, feature_dim)``, zero past each
         length (``T = frames`` or ``max(lengths)``)."""
+        self._need("vae", "decode")
         out = self.vae.decode(self.denormalize_latents(latents), lengths, frames)
         mask = lengths_to_mask(torch.as_tensor(lengths, device=out.device).reshape(-1), out.shape[1])
         return self.denormalize_features(out) * mask.unsqueeze(-1).to(out.dtype)
@@ -193,6 +223,7 @@ class MotionDuetModel(HubModel):
         the reconstruction and of the input, global (:func:`humo.representations.humanml3d.features_to_joints`:
         the root integrated from its velocities), so trajectory drift is penalised where it arises.
         """
+        self._need("vae", "vae_loss")
         features = check_tensor(features, "features", min_dim=3, trailing=(self.feature_dim,))
         out = self.vae(self.normalize_features(features), lengths, generator)
         if self.joint_weight > 0:
@@ -205,6 +236,30 @@ class MotionDuetModel(HubModel):
             out.loss = out.loss + self.joint_weight * out.joints
         return out
 
+    def _need(self, stage: str, what: str) -> None:
+        if self.first_stage != stage:
+            other = "encode_joints / decode_joints" if stage == "vae" else "encode / decode (features)"
+            raise ValueError(f"{what} needs first_stage={stage!r}; this model's first stage is "
+                             f"{self.first_stage!r} (use {other})")
+
+    # ------------------------------------------------------------------ autoencoder first stage
+    def tokens_for(self, frames: torch.Tensor) -> torch.Tensor:
+        """Latent tokens ``(B,)`` that cover ``frames (B,)`` joint frames (the autoencoder first stage)."""
+        self._need("autoencoder", "tokens_for")
+        return torch.div(torch.as_tensor(frames) + self.downsample - 1, self.downsample, rounding_mode="floor")
+
+    def encode_joints(self, joints: torch.Tensor) -> torch.Tensor:
+        """Absolute joints ``(B, T, 22, 3)`` (T a multiple of 4, every frame valid: encode clips of one length
+        together, padding would leak through the convolutions) -> model-space latents ``(B, T / 4, C)``."""
+        self._need("autoencoder", "encode_joints")
+        return self.normalize_latents(self.autoencoder.encode(joints))
+
+    def decode_joints(self, latents: torch.Tensor) -> torch.Tensor:
+        """Model-space latents ``(B, L, C)`` (every token valid) -> absolute joints ``(B, 4 L, 22, 3)``, the
+        root at XZ = 0 on frame 0."""
+        self._need("autoencoder", "decode_joints")
+        return self.autoencoder.decode(self.denormalize_latents(latents))
+
     # ------------------------------------------------------------------ conditioning
     def condition(self, text_emb: torch.Tensor, video: torch.Tensor | None = None,
                   video_present: torch.Tensor | None = None) -> DuetOutput:
@@ -215,29 +270,48 @@ class MotionDuetModel(HubModel):
         """The fused "no condition" tokens ``(batch, Lc, W)`` (null sentence, no video)."""
         return self.duet(self.null_text.unsqueeze(0).expand(batch, -1)).fused
 
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> DenoiserOutput:
-        """Predicted noise of model-space latents ``x_t (B, L, C)`` at steps ``t`` given ``H (B, Lc, W)``."""
-        return self.denoiser(x_t, t, cond)
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor,
+                mask: torch.Tensor | None = None) -> DenoiserOutput:
+        """Predicted noise of model-space latents ``x_t (B, L, C)`` at steps ``t`` given ``H (B, Lc, W)``;
+        ``mask (B, L)`` True = a valid latent token (the autoencoder first stage's variable lengths)."""
+        return self.denoiser(x_t, t, cond, mask)
 
     # ------------------------------------------------------------------ diffusion-stage loss
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor, text_emb: torch.Tensor,
+    def forward(self, features: torch.Tensor | None, lengths: torch.Tensor, text_emb: torch.Tensor,
                 video: torch.Tensor | None = None, video_present: torch.Tensor | None = None,
-                dash_lambda: float = 0.0, generator: torch.Generator | None = None) -> MotionDuetOutput:
-        """Diffusion loss on raw features ``(B, T, feature_dim)``, ``lengths (B,)``,
-        ``text_emb (B, text_dim)`` and optional ``video (B, Lv, video_dim)`` (``video_present (B,)``
-        marks which rows have one).
+                dash_lambda: float = 0.0, generator: torch.Generator | None = None,
+                latents: torch.Tensor | None = None) -> MotionDuetOutput:
+        """Diffusion loss given ``text_emb (B, text_dim)`` and optional ``video (B, Lv, video_dim)``
+        (``video_present (B,)`` marks which rows have one).
 
+        The clean latents are either encoded here from raw ``features (B, T, feature_dim)`` with valid
+        ``lengths (B,)`` (first stage ``"vae"``: a posterior sample), or given as model-space ``latents
+        (B, L, C)`` with ``lengths (B,)`` counting valid **tokens** (first stage ``"autoencoder"``: encoded
+        once per clip beforehand, see :meth:`encode_joints`); the loss then covers the valid tokens only.
         ``generator`` draws the condition dropout, the timesteps, the noise and the posterior sample.
         """
-        b = features.shape[0]
-        dev = features.device
+        dev = self.device if latents is None else latents.device
+        mask = None
+        if self.first_stage == "vae":
+            if features is None:
+                raise ValueError("this model's first stage is the VAE: pass features, not latents")
+            with torch.no_grad():  # the VAE is frozen in this stage
+                z0 = self.normalize_latents(self.encode(features, lengths).sample(generator))  # (B, L, C)
+            dev = features.device
+        else:
+            if latents is None:
+                raise ValueError("this model's first stage is the autoencoder: pass latents (encode_joints)")
+            z0 = check_tensor(latents, "latents", min_dim=3, trailing=(self.latent_dim,))
+            if z0.ndim != 3 or z0.shape[1] > self.latent_tokens:
+                raise ValueError(f"latents must be (B, L <= {self.latent_tokens}, {self.latent_dim}), "
+                                 f"got {tuple(z0.shape)}")
+            mask = lengths_to_mask(torch.as_tensor(lengths, device=dev).reshape(-1), z0.shape[1])
+        b = z0.shape[0]
         gdev = generator.device if generator is not None else dev
 
         def rand(*shape):
             return torch.rand(shape, generator=generator, device=gdev).to(dev)
 
-        with torch.no_grad():  # the VAE is frozen in this stage
-            z0 = self.normalize_latents(self.encode(features, lengths).sample(generator))  # (B, L, C)
         text_emb = check_tensor(text_emb, "text_emb", min_dim=2, trailing=(self.text_dim,)).to(dev)
         dropped = rand(b) < self.cond_drop  # (B,) condition -> null (CFG)
         text_in = torch.where(dropped[:, None], self.null_text.expand(b, -1), text_emb)
@@ -249,13 +323,29 @@ class MotionDuetModel(HubModel):
         h = self.condition(text_in, video, present).fused
         t = self.noise_scheduler.sample_timesteps(b, generator, device=dev)
         noise = torch.randn(z0.shape, generator=generator, device=gdev).to(dev)
-        out = self.denoise(self.noise_scheduler.add_noise(z0, noise, t), t, h)
+        out = self.denoise(self.noise_scheduler.add_noise(z0, noise, t), t, h, mask)
         target = self.noise_scheduler.target(z0, noise)
-        diffusion = F.mse_loss(out.prediction, target)
+        if mask is None:
+            diffusion = F.mse_loss(out.prediction, target)
+        else:
+            err = (out.prediction - target).pow(2).mean(-1)  # (B, L)
+            diffusion = (err * mask).sum() / mask.sum()
         dash = diffusion.new_zeros(())
         if dash_lambda and video is not None and self.dash_head is not None and bool(present.any()):
-            v = F.adaptive_avg_pool1d(video[present].to(dev).float().transpose(1, 2), self.latent_tokens)
-            z = self.dash_head(out.hidden[present])  # (N, L, video_dim)
-            dash = dash_loss(z, v.transpose(1, 2).detach(), *self.dash_margins).loss  # v: (N, L, video_dim)
+            z, v = self._dash_pairs(out.hidden, video.to(dev).float(), present, mask)
+            dash = dash_loss(z, v.detach(), *self.dash_margins).loss
         return MotionDuetOutput(diffusion + dash_lambda * dash, diffusion, dash, out.prediction, target, t,
                                 dropped)
+
+    def _dash_pairs(self, hidden: torch.Tensor, video: torch.Tensor, present: torch.Tensor,
+                    mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """DASH's row-aligned ``(z, v)``, each ``(N, K, video_dim)`` for the ``N`` rows with a video: ``K`` =
+        the latent tokens (VAE) or ``dash_tokens`` time-pooled over each row's valid tokens (autoencoder)."""
+        z = self.dash_head(hidden[present])  # (N, L, video_dim)
+        v = video[present].transpose(1, 2)  # (N, video_dim, Lv)
+        if mask is None:
+            return z, F.adaptive_avg_pool1d(v, self.latent_tokens).transpose(1, 2)
+        k = self.dash_tokens
+        counts = mask[present].sum(1).tolist()
+        z = torch.stack([F.adaptive_avg_pool1d(zi[:n].T, k).T for zi, n in zip(z, counts, strict=True)])
+        return z, F.adaptive_avg_pool1d(v, k).transpose(1, 2)
