@@ -28,6 +28,8 @@ def train_motionduet_command(
     autoencoder_from: str | None = typer.Option(
         None, help="Use CoAMD's J/B/M autoencoder as the first stage instead of a VAE: 'bundled', a CoAMD "
                    "model folder or an autoencoder folder (the VAE stage is skipped)."),
+    mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Also train on every segment mirrored "
+                                "left/right (captions' left and right swapped)."),
     batch_size: int = typer.Option(64, help="Segments per step."),
     lr: float = typer.Option(1e-4, help="Peak AdamW learning rate (warmup, then cosine)."),
     video: bool = typer.Option(True, "--video/--no-video", help="Condition on rendered-video features."),
@@ -63,8 +65,8 @@ def train_motionduet_command(
                               steps=steps, batch_size=batch_size,
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
-                              vae_from=vae_from, autoencoder_from=autoencoder_from, video_encoder=video_encoder,
-                              max_items=max_items,
+                              vae_from=vae_from, autoencoder_from=autoencoder_from, mirror=mirror,
+                              video_encoder=video_encoder, max_items=max_items,
                               checkpoint_every=checkpoint_every, progress=progress, threads=threads,
                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers,
                               max_minutes=max_minutes)

@@ -34,8 +34,11 @@ from humo.models.motionduet.model import PRESETS, MotionDuetModel
 from humo.models.motionduet.video_learned import VIDEO_ENCODER_DIR, LearnedVideoEncoder
 from humo.training.common import save_final, seed_everything
 from humo.training.engine import TrainConfig, fit, process_state
+from humo.training.motionduet_data import PairCache, build_cache, collate_pairs, pad_clips
 
 STAGES = ("vae", "denoiser", "both")
+__all__ = ["STAGES", "MotionDuetTrainResult", "PairCache", "build_cache", "collate_pairs", "fit_latent_stats",
+           "pad_clips", "train_motionduet", "validate"]
 
 
 @dataclass
@@ -47,124 +50,6 @@ class MotionDuetTrainResult:
     seconds: float = 0.0
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
-
-
-@dataclass
-class PairCache:
-    """A split in memory: raw ``features`` per segment ``(n_i, 263)``, ``lengths (N,)`` (feature rows),
-    ``captions`` (indices into ``texts`` per segment), ``text_emb (N_texts, D_text)``, optional
-    ``video (N, Lv, D_video)``, ``joints`` per segment, ``ids`` and, for a model on the autoencoder first
-    stage, model-space ``latents`` per segment ``(T_i / 4, C)``."""
-
-    features: list[torch.Tensor]
-    lengths: torch.Tensor
-    captions: list[list[int]]
-    texts: list[str]
-    text_emb: torch.Tensor
-    video: torch.Tensor | None
-    joints: list[torch.Tensor]
-    ids: list[str]
-    latents: list[torch.Tensor] | None = None
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def item(self, index: int, generator: torch.Generator) -> dict:
-        """Segment ``index`` with one of its captions drawn from ``generator``: ``features (n, 263)``,
-        ``text_emb (D,)``, ``text`` and ``video (Lv, Dv)`` or None."""
-        caps = self.captions[index]
-        pick = caps[int(torch.randint(len(caps), (1,), generator=generator))]
-        return {"features": self.features[index], "text_emb": self.text_emb[pick], "text": self.texts[pick],
-                "video": None if self.video is None else self.video[index],
-                "latents": None if self.latents is None else self.latents[index]}
-
-    def batch(self, indices: list[int], generator: torch.Generator) -> dict:
-        """:func:`collate_pairs` of the items ``indices`` (captions drawn from ``generator`` in order)."""
-        return collate_pairs([self.item(i, generator) for i in indices])
-
-
-def collate_pairs(items: list[dict]) -> dict:
-    """Padded ``features (B, T, 263)``, ``lengths (B,)``, ``text_emb (B, D)``, ``texts``,
-    ``video (B, Lv, Dv)`` or None, and ``latents (B, L, C)`` with ``token_lengths (B,)`` or None."""
-    lengths = torch.tensor([it["features"].shape[0] for it in items])
-    feats = torch.zeros(len(items), int(lengths.max()), items[0]["features"].shape[-1])
-    for row, it in enumerate(items):
-        feats[row, : it["features"].shape[0]] = it["features"]
-    video = None if items[0]["video"] is None else torch.stack([it["video"] for it in items])
-    latents = tokens = None
-    if items[0].get("latents") is not None:
-        latents = torch.nn.utils.rnn.pad_sequence([it["latents"] for it in items], batch_first=True)
-        tokens = torch.tensor([it["latents"].shape[0] for it in items])
-    return {"features": feats, "lengths": lengths, "text_emb": torch.stack([it["text_emb"] for it in items]),
-            "texts": [it["text"] for it in items], "video": video, "latents": latents, "token_lengths": tokens}
-
-
-def pad_clips(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips ``(T_i, 22, 3)`` -> zero-padded ``(B, T_max, 22, 3)`` and ``lengths (B,)`` (the video renderers
-    read only each clip's valid frames)."""
-    return (torch.nn.utils.rnn.pad_sequence([c.float() for c in clips], batch_first=True),
-            torch.tensor([c.shape[0] for c in clips]))
-
-
-def _load_or_compute(path: Path, key: dict, compute) -> torch.Tensor:
-    from safetensors.torch import load_file, save_file
-
-    tag = json.dumps(key, sort_keys=True)
-    if path.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            if (f.metadata() or {}).get("key") == tag:
-                return load_file(str(path))["value"]
-    value = compute().float().contiguous().cpu()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({"value": value}, str(tmp), metadata={"key": tag})
-    tmp.replace(path)
-    return value
-
-
-def build_cache(corpus_dir: str | Path, split: str, text_encoder, video_encoder=None,
-                cache_dir: str | Path | None = None, min_len: int = 40, max_len: int = 196,
-                max_items: int | None = None, batch: int = 64) -> PairCache:
-    """Load a split once and embed its captions (and rendered videos); see the module docstring."""
-    from humo.data.datasets import TextMotionDataset
-
-    ds = TextMotionDataset(corpus_dir, split, min_len=min_len, max_len=max_len, random_crop=False)
-    n = len(ds) if max_items is None else min(len(ds), max_items)
-    items = [ds[i] for i in range(n)]
-    texts = sorted({t for it in items for t in it["texts"]})
-    index = {t: i for i, t in enumerate(texts)}
-    cache = Path(cache_dir) if cache_dir is not None else None
-    text_name = str(getattr(text_encoder, "name", type(text_encoder).__name__))
-
-    def embed_texts() -> torch.Tensor:
-        with torch.no_grad():
-            return torch.cat([torch.as_tensor(text_encoder.encode(texts[i:i + 256])).float().cpu()
-                              for i in range(0, len(texts), 256)])
-
-    key = {"texts": texts, "encoder": text_name}
-    text_emb = (embed_texts() if cache is None
-                else _load_or_compute(cache / f"text-{split}.safetensors", key, embed_texts))
-    joints = [it["joints"] for it in items]
-    video = None
-    if video_encoder is not None:
-        def embed_videos() -> torch.Tensor:
-            out = []
-            for s in range(0, n, batch):
-                padded, lens = pad_clips(joints[s:s + batch])
-                out.append(video_encoder.encode_motion(padded, lens).float().cpu())
-            return torch.cat(out)
-
-        vkey = {"ids": [it["id"] for it in items], "lengths": [it["length"] for it in items],
-                "encoder": str(getattr(video_encoder, "source", None) or type(video_encoder).__name__),
-                "dim": int(video_encoder.dim)}
-        video = (embed_videos() if cache is None
-                 else _load_or_compute(cache / f"video-{split}.safetensors", vkey, embed_videos))
-    feats = [it["features"].float() for it in items]
-    captions = [[index[t] for t in it["texts"]] for it in items]
-    lengths = torch.tensor([f.shape[0] for f in feats])
-    return PairCache(feats, lengths, captions, texts, text_emb, video, joints, [it["id"] for it in items])
 
 
 def _step_generator(seed: int, step: int, salt: int = 0) -> torch.Generator:
@@ -294,7 +179,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      device: str = "auto", seed: int = 0, resume: bool = True, use_video: bool = True,
                      dash_lambda: float = 0.1, ema_decay: float = 0.999, *, vae_steps: int | None = None,
                      vae_from: str | Path | None = None, autoencoder_from: str | Path | None = None,
-                     text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
+                     mirror: bool = False, text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
                      cache_dir: str | Path | None = None, max_items: int | None = None,
                      checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
                      threads: int | None = None, grad_accum: int = 1, mixed_precision: str | None = None,
@@ -314,6 +199,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         use_video: condition on rendered-video features (``video_encoder``: a preset name of
             :data:`humo.models.motionduet.video.VIDEO_ENCODERS`, a VideoMAE folder, or an encoder object).
         dash_lambda: weight of the DASH loss (0 = off; only with video).
+        mirror: add every training segment left/right mirrored, with left and right swapped in its captions.
         text_encoder: frozen encoder with ``.encode(list[str])``; default ``TextEncoder("minilm")``.
         cache_dir: where caption / video embeddings are cached (default ``out_dir/cache``).
         max_items: use at most this many segments per split (quick runs).
@@ -361,7 +247,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         venc = venc.to(state.device) if isinstance(venc, torch.nn.Module) else venc
     cache_dir = out_dir / "cache" if cache_dir is None else Path(cache_dir)
     with state.main_process_first():  # process 0 fills the cache, the others then read it
-        train = build_cache(corpus_dir, "train", text_encoder, venc, cache_dir, max_items=max_items)
+        train = build_cache(corpus_dir, "train", text_encoder, venc, cache_dir, max_items=max_items, mirror=mirror)
         val = (build_cache(corpus_dir, "val", text_encoder, venc, cache_dir, max_items=max_items)
                if (corpus_dir / "val.txt").is_file() and (corpus_dir / "val.txt").read_text().strip() else None)
 
@@ -382,7 +268,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     model.set_normalization(normalizer.mean, normalizer.std)
     history: list[dict] = []
     main = state.is_main_process
-    metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda,
+    metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda, "mirror": mirror,
                      "device": str(state.device), "processes": state.num_processes,
                      "train_segments": len(train), "video_encoder": kwargs.get("video_encoder")}
     if ae is not None:

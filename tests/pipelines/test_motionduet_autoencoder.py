@@ -127,3 +127,19 @@ def test_train_on_an_autoencoder_folder(tmp_path):
                          autoencoder_from=tmp_path / "ae", **kw)
     with pytest.raises(FileNotFoundError, match="no autoencoder there"):
         train_motionduet(tmp_path / "corpus", tmp_path / "y", steps=1, autoencoder_from=tmp_path / "none", **kw)
+
+
+def test_mirrored_training_segments(tmp_path):
+    from humo.representations.humanml3d import mirror_joints
+    from humo.training.motionduet_data import build_cache
+
+    write_corpus(tmp_path / "corpus")
+    (tmp_path / "corpus" / "texts" / "000.txt").write_text("a person waves the left hand#x/X#0.0#0.0\n")
+    plain = build_cache(tmp_path / "corpus", "train", FakeTextEncoder())
+    both = build_cache(tmp_path / "corpus", "train", FakeTextEncoder(), mirror=True)
+    n = len(plain)
+    assert len(both) == 2 * n and both.ids[n:] == ["M" + i for i in plain.ids]
+    torch.testing.assert_close(both.joints[n], mirror_joints(plain.joints[0]))
+    mirrored_caps = {both.texts[i] for i in both.captions[plain.ids.index("000") + n]}
+    assert mirrored_caps == {"a person waves the right hand"}
+    assert both.text_emb.shape[0] == len(both.texts) > len(plain.texts)
