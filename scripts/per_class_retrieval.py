@@ -9,7 +9,7 @@ Averaged over ``--shuffles`` batchings of the same motions, then per action clas
 The real clips give the ceiling of each class.
 
     python scripts/per_class_retrieval.py corpora/merged-bcm-h --evaluator runs/evaluator/final \\
-        medium=runs/coamd-medium/final bundled=bundled --out per_class.json
+        medium=runs/coamd-medium/final bundled=bundled duet=motionduet --out per_class.json
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from humo import CoAMD
+    from humo.cli.generate import load_model, resolve_model
     from humo.guidance import ClassifierFreeGuidance
 
     guidance = None if args.cfg is None else ([] if args.cfg == 1.0 else
@@ -80,7 +80,8 @@ def main() -> None:
                                 args.k, args.shuffles, args.seed)}
         for spec in args.models:
             name, folder = spec.split("=", 1)
-            pipe = CoAMD.from_pretrained(None if folder == "bundled" else folder)
+            # bundled (CoAMD), motionduet (the bundled MotionDuet) or a CoAMD / MotionDuet folder
+            pipe = load_model(*resolve_model("coamd" if folder == "bundled" else folder), "cpu", args.threads)
             for variant in (("on", "off") if args.plant_root == "both" else (args.plant_root,)):
                 pipe.cleanup.plant_root = variant == "on"
                 motions = pipe.generate(texts, frames=[int(it["length"]) for it in items.items], seed=args.seed,

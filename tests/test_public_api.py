@@ -54,10 +54,15 @@ def test_top_level_names():
         humo.Nope  # noqa: B018
 
 
-def test_bundled_defaults_and_the_missing_motionduet():
+def test_bundled_defaults_and_the_missing_motionduet(monkeypatch, tmp_path):
     rec = humo.ActionRecognizer.from_pretrained()
     assert rec.class_names and rec.streams == "jbm"
-    with pytest.raises(FileNotFoundError, match="does not bundle a MotionDuet"):
+    duet = humo.MotionDuet.from_pretrained()
+    assert duet.model.first_stage == "autoencoder" and duet.cleanup.offsets is not None
+    from humo.models import hub
+
+    monkeypatch.setattr(hub, "BUNDLED_MOTIONDUET", tmp_path / "gone")
+    with pytest.raises(FileNotFoundError, match="no bundled MotionDuet"):
         humo.MotionDuet.from_pretrained()
     with pytest.raises(FileNotFoundError, match="no-such-folder"):
         humo.CoAMD.from_pretrained("no-such-folder")

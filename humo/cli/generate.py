@@ -205,7 +205,7 @@ def generate_command(
     seed: int | None = typer.Option(None, min=0, help="Seed of the first motion (the i-th uses seed + i)."),
     cfg: float | None = typer.Option(None, "--cfg", min=0.0, max=CFG_MAX,
                                      help=f"Classifier-free guidance scale, 0..{CFG_MAX:g} (1 = off; default: "
-                                          "the model's, 3 for CoAMD, 7.5 for MotionDuet)."),
+                                          "the model's: 3 for CoAMD and the bundled MotionDuet)."),
     cfg_schedule: str = typer.Option("constant", help="CFG schedule: constant or linear (MAR)."),
     cfg_rescale: float | None = typer.Option(None, min=0.0, max=1.0, help="CFG rescale 0..1, keeps speeds "
                                              "real (0 = off; default: the model's, 0.7 for CoAMD, 0 for "

@@ -61,3 +61,24 @@ def test_card_table_matches_committed_results():
                 continue
             measured = results[entry][row][metric]["mean"]
             assert cell == f"{measured:.3f}", (label, metric, cell, measured)
+
+
+# ---------------------------------------------------------------------------------------------- MotionDuet
+def test_motionduet_card_licence_size_and_table():
+    from humo.models.hub import BUNDLED_MOTIONDUET
+
+    card = BUNDLED_MOTIONDUET / "README.md"
+    assert card.read_text() == (ROOT / "docs" / "models-motionduet.md").read_text()
+    text = card.read_text()
+    for needle in ("Bandai Namco", "CMU", "HDM05", "CC BY-NC 4.0", "CC BY-SA 3.0", "MPJPE", "R@3", "FID"):
+        assert needle in text, needle
+    files = [p for p in BUNDLED_MOTIONDUET.rglob("*") if p.is_file()]
+    assert all(p.suffix == ".safetensors" for p in files if p.suffix in {".safetensors", ".bin", ".pt", ".pkl"})
+    assert sum(p.stat().st_size for p in files) <= 10 * 2**20
+    assets = BUNDLED_MOTIONDUET.parent
+    assert sum(p.stat().st_size for p in assets.rglob("*") if p.is_file()) <= 50 * 2**20  # every bundle together
+    results = json.loads((ROOT / "docs" / "results" / "motionduet-merged-compact.json").read_text())
+    row = next(v for k, v in results.items() if k.startswith("MotionDuet"))["generated"]
+    line = next(ln for ln in text.splitlines() if ln.startswith("| MotionDuet, CFG 3 (default)"))
+    cells = [c.strip() for c in line.strip("|").split("|")][1:]
+    assert cells == [f"{row[m]['mean']:.3f}" for m in ("R@1", "R@2", "R@3", "FID", "MM-Dist", "Diversity", "CLIP")]
