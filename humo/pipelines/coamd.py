@@ -28,7 +28,7 @@ from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
 from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
 from humo.pipelines.coamd_edit import EDIT_MODES, CoAMDEditMixin, EditLatents, keep_mask
-from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
+from humo.pipelines.common import decode_by_length, length_value, resolve_pretrained, sample_seeds
 from humo.schedulers.flow_matching import FlowMatchingScheduler, Solver
 
 FPS = 20.0
@@ -246,15 +246,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             for j, i in enumerate(todo):
                 new = z[j][valid[j] & ~given_mask[j]]
                 out[i] = new if out[i] is None else torch.cat([out[i], new])
-        joints: list[torch.Tensor | None] = [None] * len(out)
-        by_length: dict[int, list[int]] = {}
-        for i, tok in enumerate(out):  # decode equal lengths together: padding would leak through convs
-            by_length.setdefault(tok.shape[0], []).append(i)
-        for idx in by_length.values():
-            decoded = self.decode(torch.stack([out[i] for i in idx]))
-            for j, i in enumerate(idx):
-                joints[i] = decoded[j, :frames[i]]
-        return self.cleanup.apply(joints, foot_lock=foot_lock)
+        return self.cleanup.apply(decode_by_length(out, self.decode, frames), foot_lock=foot_lock)
 
     def generate(self, text: str | list[str], seconds=None, frames=None, seed: int | None = None,
                  steps: int = 18, flow_steps: int = 8, solver: Solver | str = Solver.HEUN, guidance=None,

@@ -85,3 +85,18 @@ def cpu_threads(batch: int, cores: int | None = None, load: float | None = None)
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return max(1, min(cores, batch, round(cores - load)))
+
+
+def decode_by_length(tokens: list[torch.Tensor], decode, frames: list[int]) -> list[torch.Tensor]:
+    """Decode per-sample latent tokens ``(n_i, C)`` with a convolutional decoder, clips of one token count
+    stacked together (padding would leak through the convolutions): ``decode((B, n, C)) -> (B, 4 n, 22, 3)``;
+    returns joints ``(frames_i, 22, 3)`` per sample, in order."""
+    out: list[torch.Tensor | None] = [None] * len(tokens)
+    by_length: dict[int, list[int]] = {}
+    for i, tok in enumerate(tokens):
+        by_length.setdefault(int(tok.shape[0]), []).append(i)
+    for idx in by_length.values():
+        decoded = decode(torch.stack([tokens[i] for i in idx]))
+        for j, i in enumerate(idx):
+            out[i] = decoded[j, :frames[i]]
+    return out

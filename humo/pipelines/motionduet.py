@@ -34,7 +34,7 @@ from humo.models.motionduet.video_learned import VIDEO_ENCODER_DIR, LearnedVideo
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
 from humo.pipelines.cleanup import SKELETON_FILE, MotionCleanup, save_skeleton
-from humo.pipelines.common import length_value, resolve_pretrained, sample_seeds
+from humo.pipelines.common import decode_by_length, length_value, resolve_pretrained, sample_seeds
 
 FPS = 20.0
 NO_BUNDLED_MOTIONDUET = ("this installation has no bundled MotionDuet model (humo/assets/motionduet-merged-compact "
@@ -260,7 +260,7 @@ class MotionDuet(TextEncoderSlot):
         """Raw HumanML3D features ``(B, T, 263)`` (zero past each length) and ``lengths (B,)``.
 
         ``lengths`` are feature frames per prompt; ``video`` as in :meth:`encode_video`; ``seeds`` one per
-        prompt (default ``0..B-1``); guidance ``None`` -> ``[ClassifierFreeGuidance(7.5)]`` (MLD).
+        prompt (default ``0..B-1``); guidance ``None`` -> :meth:`default_guidance`.
         This is the ``generate_fn`` shape of :func:`humo.metrics.protocol.evaluate`. With the autoencoder
         first stage the features are those of the generated joints (``lengths + 1`` frames, after cleanup).
         """
@@ -302,16 +302,11 @@ class MotionDuet(TextEncoderSlot):
             return self.cleanup.apply(raw, foot_lock)
         self._check_lengths(texts, frames)
         tokens = self.model.tokens_for(torch.tensor(frames)).tolist()
-        raw: list[torch.Tensor | None] = [None] * len(texts)
+        raw: list[torch.Tensor] = []
         for sl, tx, v, sd in self._batches(texts, video, seeds, batch_size):
             z = self._latents(tx, v, sd, steps, guidance, tokens[sl])
-            by_length: dict[int, list[int]] = {}
-            for j, n in enumerate(tokens[sl]):  # decode equal lengths together: padding leaks through convs
-                by_length.setdefault(n, []).append(j)
-            for n, rows in by_length.items():
-                decoded = self.model.decode_joints(z[rows, :n]).float().cpu()
-                for k, j in enumerate(rows):
-                    raw[sl.start + j] = decoded[k, : frames[sl.start + j]]
+            valid = [z[j, :n] for j, n in enumerate(tokens[sl])]
+            raw += [j.float().cpu() for j in decode_by_length(valid, self.model.decode_joints, frames[sl])]
         return self.cleanup.apply(raw, foot_lock)
 
     def generate(self, text: str | list[str], video=None, seconds=None, frames=None, seed: int | None = None,
@@ -327,7 +322,7 @@ class MotionDuet(TextEncoderSlot):
             seconds / frames: length (a number or one per prompt), 4 s by default, at most ``max_frames``.
             seed: sample ``i`` uses ``seed + i``; or ``generator`` draws the seeds; default random.
             steps: DDIM steps (50).
-            guidance: ``None`` -> ``[ClassifierFreeGuidance(7.5)]``; e.g.
+            guidance: ``None`` -> :meth:`default_guidance` (MLD's CFG 7.5 unless the saved pipeline has its own); e.g.
                 ``[AutoGuidance(mode="dropout", strength=0.05, scale=1.25)]``; ``[]`` -> no guidance.
             foot_lock: pin planted feet (every motion is on ``self.cleanup``'s skeleton and floor either way).
 
