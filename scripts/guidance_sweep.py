@@ -19,7 +19,7 @@ import torch
 
 from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
 from humo.metrics import diversity_times
-from humo.models.evaluators import ContrastiveEvaluator
+from humo.models.evaluators import load_evaluator
 from humo.pipelines.coamd import CoAMD
 from humo.pipelines.evaluation import corpus_test_set, evaluate_conditions
 from humo.pipelines.plausibility import real_statistics
@@ -149,7 +149,7 @@ def table(results: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpus", type=Path)
-    ap.add_argument("evaluator", type=Path)
+    ap.add_argument("evaluator", help="bundled or an evaluator folder")
     ap.add_argument("--items", type=int, default=128)
     ap.add_argument("--replications", type=int, default=3)
     ap.add_argument("--only", default="", help="semicolon-separated setting names (default: all)")
@@ -167,7 +167,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pipe = CoAMD.from_pretrained()
     cleanup = pipe.cleanup
-    ev = ContrastiveEvaluator.from_pretrained(args.evaluator)
+    ev = load_evaluator(args.evaluator)
     data = Stratified(corpus_test_set(args.corpus), args.items)
     real = real_statistics(args.corpus)
     results = {}

@@ -11,8 +11,9 @@ Sampling (DDIM ``--ddim-steps``): ``cfg`` (classifier-free guidance ``--cfg``, 7
 (auto-guidance, Gaussian noise of std ``--ag-noise`` on the fused condition, w = 1.25); ``none`` (the
 conditional prediction alone) on request with ``--guidance``. Video models are
 evaluated in text-only mode (V = 0) and with a reference video: the rendered stick-figure clip of a test
-segment carrying the same caption (for captions shared by several segments, the first one); with
-``--mismatch`` also with a clip of another action (``mismatch`` rows).
+segment carrying the same caption (for captions shared by several segments, the first one: ``video``
+rows), the clip of *another* segment of the same action (``other-clip`` rows: a reference of the action,
+not of this motion); with ``--mismatch`` also with a clip of another action (``mismatch`` rows).
 
 Each row is :func:`humo.metrics.protocol.evaluate` against the test split with a contrastive evaluator
 (``--evaluator`` folder, else one is trained here for ``--evaluator-steps``). Writes ``OUT/ablation.json``
@@ -115,12 +116,15 @@ def guidance_of(name: str, cfg: float, ag_noise: float) -> list:
 
 
 def reference_videos(dataset, encoder, device, actions: dict[str, str] | None = None
-                     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """``(matched, mismatched)``: caption -> video features ``(Lv, D)`` of the first test segment carrying
-    it, and of a segment of another action (the next caption, in sorted order, whose segment has another
-    action label in ``actions``, segment id -> action; without labels, another caption)."""
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(matched, mismatched, same_action)``: caption -> video features ``(Lv, D)`` of the first test
+    segment carrying it; of a segment of another action (the next caption, in sorted order, whose segment
+    has another action label in ``actions``, segment id -> action; without labels, another caption); and of
+    *another* segment of the same action (the next such caption from a different segment; the caption's
+    own segment where its action has no other)."""
     out: dict[str, torch.Tensor] = {}
     action_of: dict[str, str] = {}
+    segment_of: dict[str, str] = {}
     for i in range(len(dataset)):
         item = dataset[i]
         if all(t in out for t in item["texts"]):
@@ -129,23 +133,30 @@ def reference_videos(dataset, encoder, device, actions: dict[str, str] | None = 
         for t in item["texts"]:
             if t not in out:
                 out[t] = feats
+                segment_of[t] = str(item["id"])
                 action_of[t] = (actions or {}).get(str(item["id"]).split("#")[0], t)
     captions = sorted(out)
-    other: dict[str, torch.Tensor] = {}
-    for k, t in enumerate(captions):
+
+    def next_caption(k: int, accept) -> str | None:
         for j in range(1, len(captions)):
             u = captions[(k + j) % len(captions)]
-            if action_of[u] != action_of[t]:
-                other[t] = out[u]
-                break
-        else:
-            other[t] = out[t]  # a single action: nothing to mismatch with
-    return out, other
+            if accept(u):
+                return u
+        return None
+
+    other: dict[str, torch.Tensor] = {}
+    same: dict[str, torch.Tensor] = {}
+    for k, t in enumerate(captions):
+        u = next_caption(k, lambda u, t=t: action_of[u] != action_of[t])
+        other[t] = out[u if u is not None else t]  # a single action: nothing to mismatch with
+        u = next_caption(k, lambda u, t=t: action_of[u] == action_of[t] and segment_of[u] != segment_of[t])
+        same[t] = out[u if u is not None else t]
+    return out, other, same
 
 
 def run(args) -> dict:
     from humo.data.datasets import TextMotionDataset
-    from humo.models.evaluators import ContrastiveEvaluator
+    from humo.models.evaluators import load_evaluator
     from humo.models.motionduet.video import load_video_encoder
     from humo.pipelines.motionduet import MotionDuet
     from humo.training.common import pick_device
@@ -199,7 +210,7 @@ def run(args) -> dict:
         models[name] = r.final_dir
 
     if args.evaluator:
-        evaluator = ContrastiveEvaluator.from_pretrained(args.evaluator)
+        evaluator = load_evaluator(args.evaluator)
     else:
         from humo.training.evaluator import train_evaluator
 
@@ -221,14 +232,16 @@ def run(args) -> dict:
     labels = corpus / "labels.json"
     actions = ({k: v.get("action") for k, v in json.loads(labels.read_text()).items()} if labels.is_file()
                else None)
-    videos, mismatched = reference_videos(test, load_video_encoder(args.video_encoder).to(dev), dev, actions)
+    videos, mismatched, same_action = reference_videos(test, load_video_encoder(args.video_encoder).to(dev), dev,
+                                                       actions)
     eval_kw = dict(replications=args.replications, seed=args.seed, mm_prompts=args.mm_prompts,
                    mm_repeats=args.mm_repeats, mm_times=min(10, args.mm_repeats), diversity_times=None,
                    progress=args.progress,
                    clip_evaluator=evaluator)
     for name, folder in models.items():
         pipe = MotionDuet.from_pretrained(folder, text_encoder=text).to(dev)
-        modes = (["text", "video"] + (["mismatch"] if args.mismatch else [])) if pipe.model.video_dim else ["text"]
+        modes = ((["text", "video", "other-clip"] + (["mismatch"] if args.mismatch else []))
+                 if pipe.model.video_dim else ["text"])
         modes = [m for m in modes if args.modes is None or m in args.modes]
         for mode in modes:
             for gname in args.guidance:
@@ -238,8 +251,8 @@ def run(args) -> dict:
                 def generate_fn(texts, lengths, pipe=pipe, mode=mode, guide=guide, counter=counter):
                     seeds = list(range(counter[0], counter[0] + len(texts)))
                     counter[0] += len(texts)
-                    video = ([videos[t] for t in texts] if mode == "video" else
-                             [mismatched[t] for t in texts] if mode == "mismatch" else None)
+                    table = {"video": videos, "mismatch": mismatched, "other-clip": same_action}.get(mode)
+                    video = None if table is None else [table[t] for t in texts]
                     return pipe.generate_features(texts, lengths, video=video, seeds=seeds,
                                                   steps=args.ddim_steps, guidance=guide, batch_size=256)
 
@@ -281,11 +294,11 @@ def main(argv=None) -> dict:
     p.add_argument("--vae-from", default=None, help="a trained MotionDuet VAE folder (skips the VAE stage)")
     p.add_argument("--extra", nargs="+", default=[], metavar="NAME=FOLDER",
                    help="with --eval-only: also evaluate these trained MotionDuet folders under NAME")
-    p.add_argument("--modes", nargs="+", default=None, choices=["text", "video", "mismatch"],
+    p.add_argument("--modes", nargs="+", default=None, choices=["text", "video", "other-clip", "mismatch"],
                    help="test inputs to evaluate (default: all the model takes)")
     p.add_argument("--mismatch", action="store_true",
                    help="video models also get a mismatched reference video (a segment of another action)")
-    p.add_argument("--evaluator", default=None, help="ContrastiveEvaluator folder (default: train one here)")
+    p.add_argument("--evaluator", default=None, help="bundled or an evaluator folder (default: train one here)")
     p.add_argument("--evaluator-steps", type=int, default=2000)
     p.add_argument("--evaluator-preset", default="small")
     p.add_argument("--cfg", type=float, default=7.5)

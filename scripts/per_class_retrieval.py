@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from humo.metrics import retrieval_hits
-from humo.models.evaluators import ContrastiveEvaluator
+from humo.models.evaluators import ContrastiveEvaluator, load_evaluator
 from humo.pipelines.evaluation import _Items, corpus_test_set
 from humo.representations.humanml3d import joints_to_features
 
@@ -46,7 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("corpus", type=Path)
     ap.add_argument("models", nargs="+", help="name=folder (or name=bundled)")
-    ap.add_argument("--evaluator", type=Path, required=True)
+    ap.add_argument("--evaluator", default="bundled", help="bundled or an evaluator folder")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--shuffles", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
@@ -69,7 +69,7 @@ def main() -> None:
     labels = json.loads((args.corpus / "labels.json").read_text())
     actions = [labels.get(it["id"], {}).get("action") or "unlabelled" for it in items.items]
     texts = [it["text"] for it in items.items]
-    ev = ContrastiveEvaluator.from_pretrained(args.evaluator).eval()
+    ev = load_evaluator(args.evaluator).eval()
     from humo.pipelines.plausibility import KinematicsRecorder, caption_classes, plausibility_report, real_statistics
 
     real_kin, classes_of = real_statistics(args.corpus), caption_classes(dataset)

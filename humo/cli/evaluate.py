@@ -19,7 +19,8 @@ def evaluate_command(
     corpus: Path = typer.Argument(..., help="Corpus folder (HumanML3D layout) holding the test split."),
     model: str = typer.Option("coamd", "--model", help="coamd or motionduet (the bundled models), or a CoAMD or "
                               "MotionDuet model folder."),
-    evaluator: Path = typer.Option(..., "--evaluator", help="Contrastive evaluator folder (never the guiding model)."),
+    evaluator: str = typer.Option("bundled", "--evaluator", help="Contrastive evaluator: 'bundled' (the held-out "
+                                  "evaluator of the published tables) or a folder (never the guiding model)."),
     recognizer: Path | None = typer.Option(None, "--recognizer", help="Recognizer for guidance (default: the "
                                            "pipeline's own)."),
     conditions: str = typer.Option("none,cfg,cfg+recognizer", help=f"Comma list among {', '.join(CONDITIONS)}."),
@@ -53,7 +54,8 @@ def evaluate_command(
         raise FileNotFoundError(f"corpus folder {corpus} not found")
     if not (corpus / f"{split}.txt").is_file():
         raise FileNotFoundError(f"{corpus / (split + '.txt')} not found: {corpus} has no {split!r} split")
-    for option, folder in (("--evaluator", evaluator), ("--recognizer", recognizer)):
+    for option, folder in (("--evaluator", None if evaluator == "bundled" else Path(evaluator)),
+                           ("--recognizer", recognizer)):
         if folder is not None and not folder.is_dir():
             raise FileNotFoundError(f"{option} {folder}: no such folder")
     if steps < 1 or flow_steps < 1 or ddim_steps < 1:
@@ -74,7 +76,7 @@ def evaluate_command(
     from humo.cli.generate import load_model
     from humo.data.atomic import atomic_write_bytes
     from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
-    from humo.models.evaluators import ContrastiveEvaluator
+    from humo.models.evaluators import load_evaluator
     from humo.pipelines.evaluation import corpus_test_set, evaluate_conditions
     from humo.training.common import pick_device
 
@@ -89,7 +91,7 @@ def evaluate_command(
     duet = type(pipe).__name__ == "MotionDuet"
     if duet and "cfg+recognizer" in names:
         raise UserError("cfg+recognizer is CoAMD's (MotionDuet takes prediction guidance only)")
-    ev = ContrastiveEvaluator.from_pretrained(evaluator).to(dev)
+    ev = load_evaluator(evaluator).to(dev)
     guides: dict[str, list] = {}
     for name in names:
         guide = [] if name == "none" else [ClassifierFreeGuidance(cfg, rescale=cfg_rescale)]

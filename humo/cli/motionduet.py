@@ -30,11 +30,14 @@ def train_motionduet_command(
                    "model folder or an autoencoder folder (the VAE stage is skipped)."),
     mirror: bool = typer.Option(False, "--mirror/--no-mirror", help="Also train on every segment mirrored "
                                 "left/right (captions' left and right swapped)."),
+    init_from: str | None = typer.Option(None, help="Warm start from 'bundled' or a MotionDuet folder: every "
+                                         "weight of the same name and shape (e.g. a text-only model, then video)."),
     batch_size: int = typer.Option(64, help="Segments per step."),
     lr: float = typer.Option(1e-4, help="Peak AdamW learning rate (warmup, then cosine)."),
     video: bool = typer.Option(True, "--video/--no-video", help="Condition on rendered-video features."),
-    video_encoder: str = typer.Option("stick", help="stick (frozen seeded CNN on rendered stick figures) "
-                                                    "or a local VideoMAE checkpoint folder."),
+    video_encoder: str = typer.Option("stick", help="stick (frozen seeded CNN on rendered stick figures), "
+                                                    "stick-learned (bundled, trained), a trained encoder "
+                                                    "folder or a local VideoMAE checkpoint folder."),
     dash_lambda: float = typer.Option(0.1, help="Weight of the DASH loss (0 = off; needs --video)."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the saved weights."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
@@ -66,7 +69,7 @@ def train_motionduet_command(
                               lr=lr, device=device, seed=seed, resume=resume, use_video=video,
                               dash_lambda=dash_lambda, ema_decay=ema_decay, vae_steps=vae_steps,
                               vae_from=vae_from, autoencoder_from=autoencoder_from, mirror=mirror,
-                              video_encoder=video_encoder, max_items=max_items,
+                              init_from=init_from, video_encoder=video_encoder, max_items=max_items,
                               checkpoint_every=checkpoint_every, progress=progress, threads=threads,
                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers,
                               max_minutes=max_minutes)
@@ -93,6 +96,8 @@ def train_video_encoder_command(
     lr: float = typer.Option(1e-3, help="Peak AdamW learning rate (warmup, then cosine)."),
     freeze_convs: bool = typer.Option(False, "--freeze-convs/--train-convs",
                                       help="Train only the projection head (the random-convolution baseline)."),
+    motion_weight: float = typer.Option(0.0, help="Weight of the clip <-> motion InfoNCE term (0: captions only)."),
+    init_from: str | None = typer.Option(None, help="Start from this encoder: stick-learned or a folder."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     seed: int = typer.Option(0, help="Model init, batch order and augmentation draws."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT's checkpoint."),
@@ -100,17 +105,26 @@ def train_video_encoder_command(
     max_minutes: float | None = typer.Option(None, help="Wall-clock budget; the run checkpoints and stops."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
-    """Train the stick-figure video encoder for MotionDuet (rendered clip <-> caption, InfoNCE), then report
-    its video -> text retrieval on the test split.
+    """Train the stick-figure video encoder for MotionDuet (rendered clip <-> caption, and with
+    --motion-weight clip <-> motion, InfoNCE), then report its video -> text and cross-view clip retrieval
+    on the test split.
 
-    Example: humo train video-encoder corpora/merged-bcm-h runs/video-encoder --threads 1
+    Example: humo train video-encoder corpora/merged-bcm-h runs/video-encoder --motion-weight 1 --threads 1
     """
     from humo.training.motionduet import build_cache
-    from humo.training.video_encoder import train_video_encoder, video_text_retrieval
+    from humo.training.video_encoder import train_video_encoder, video_text_retrieval, view_retrieval
 
+    model = None
+    if init_from is not None:
+        from humo.models.motionduet.video import load_video_encoder
+
+        model = load_video_encoder(init_from)
+        if not hasattr(model, "embed"):
+            raise typer.BadParameter(f"{init_from!r} is not a trainable (learned) video encoder",
+                                     param_hint="--init-from")
     r = train_video_encoder(corpus, out, steps=steps, batch_size=batch_size, lr=lr, freeze_convs=freeze_convs,
-                            device=device, seed=seed, resume=resume, threads=threads, max_minutes=max_minutes,
-                            progress=progress)
+                            motion_weight=motion_weight, model=model, device=device, seed=seed, resume=resume,
+                            threads=threads, max_minutes=max_minutes, progress=progress)
     parts = [f"video encoder trained {r.step} steps in {r.seconds:.0f} s, saved to {r.final_dir}"]
     if (corpus / "test.txt").is_file() and (corpus / "test.txt").read_text().strip():
         from humo.models.text_encoder import TextEncoder
@@ -118,4 +132,6 @@ def train_video_encoder_command(
         test = build_cache(corpus, "test", TextEncoder("minilm"), None, out / "cache")
         res = video_text_retrieval(r.model, test)
         parts.append("test video->text " + ", ".join(f"{k} {res[k]:.3f}" for k in ("R@1", "R@2", "R@3")))
+        res = view_retrieval(r.model, test)
+        parts.append("test clip across views " + ", ".join(f"{k} {res[k]:.3f}" for k in ("R@1", "R@2", "R@3")))
     typer.echo("; ".join(parts))

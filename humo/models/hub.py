@@ -28,6 +28,8 @@ CONFIG_NAME = "config.json"
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "assets" / "coamd-merged-medium"
 # The MotionDuet bundled with humo (text-only, on the CoAMD bundle's autoencoder; card in its README.md).
 BUNDLED_MOTIONDUET = Path(__file__).resolve().parents[1] / "assets" / "motionduet-merged-compact"
+# The held-out contrastive evaluator the results tables are measured with (merged corpus; card in its README.md).
+BUNDLED_EVALUATOR = Path(__file__).resolve().parents[1] / "assets" / "evaluator-merged-small"
 
 
 class HubModel(nn.Module, PyTorchModelHubMixin, library_name="humo", tags=["humo", "human-motion"]):

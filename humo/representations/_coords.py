@@ -97,15 +97,17 @@ def _local_quats(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, root_w: torc
     """
     bones, _ = _tree_matrices(sk, x)
     prev, first = _previous_matrix(sk, x)
-    ux, uy, uz = _const(sk.raw_offsets[1:], x).unbind(-1)  # (J-1,) each
-    vx, vy, vz = x @ bones, y @ bones, z @ bones
-    norm = _norm3(vx, vy, vz).clamp_min(1e-12)
-    vx, vy, vz = vx / norm, vy / norm, vz / norm
-    # qbetween(u, v) = normalize(sqrt(|u|^2 |v|^2) + u.v, u x v)
-    w = torch.sqrt((ux * ux + uy * uy + uz * uz) * (vx * vx + vy * vy + vz * vz)) + (ux * vx + uy * vy + uz * vz)
-    rx, ry, rz = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx
-    qn = torch.sqrt(w * w + rx * rx + ry * ry + rz * rz)
-    rw, rx, ry, rz = w / qn, rx / qn, ry / qn, rz / qn
+    u = _const(sk.raw_offsets[1:], x)  # (J-1, 3)
+    ux, uy, uz = u.unbind(-1)  # (J-1,) each
+    vx, vy, vz = x @ bones, y @ bones, z @ bones  # bone vectors, not normalised:
+    # qbetween(u, v) = normalize(|u| |v| + u.v, u x v) is unchanged when v is scaled by a positive factor
+    # (both parts scale alike), so the bone direction never needs its own normalisation.
+    w = _norm3(vx, vy, vz).mul_(u.norm(dim=-1)).addcmul_(ux, vx).addcmul_(uy, vy).addcmul_(uz, vz)
+    rx = (uy * vz).sub_(uz * vy)
+    ry = (uz * vx).sub_(ux * vz)
+    rz = (ux * vy).sub_(uy * vx)
+    inv = (w * w).addcmul_(rx, rx).addcmul_(ry, ry).addcmul_(rz, rz).rsqrt_()
+    rw, rx, ry, rz = w.mul_(inv), rx.mul_(inv), ry.mul_(inv), rz.mul_(inv)
     pw, px = rw @ prev + root_w[..., None] * first, rx @ prev
     py, pz = ry @ prev + root_y[..., None] * first, rz @ prev
     # qmul(qinv(p), r)

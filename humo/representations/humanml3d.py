@@ -306,18 +306,20 @@ def features_to_joints(features: torch.Tensor, joints_num: int = 22) -> torch.Te
     c, s = _yaw_cs(w, -qy)
     c, s = c[..., None], s[..., None]  # (..., T, 1)
     n = joints_num - 1
-    # the ric block as contiguous coordinate planes (3, ..., T, n): one gather, then every op below runs
-    # on contiguous memory; joints = yaw(ric) + root XZ = [c x + s z, y, c z - s x] + root XZ
-    rx, ry, rz = features[..., 4:4 + n * 3].unflatten(-1, (n, 3)).movedim(-1, 0).contiguous()
+    # joints = yaw(ric) + root XZ = [c x + s z, y, c z - s x] + root XZ, with x and z of the ric block as
+    # contiguous planes (..., T, n); without autograd every op writes straight into the output
+    ric = features[..., 4:4 + n * 3].unflatten(-1, (n, 3))
+    rx, rz = ric[..., 0].contiguous(), ric[..., 2].contiguous()
     if features.requires_grad and torch.is_grad_enabled():  # out= is not differentiable
         bx = torch.cat([x[..., None], torch.addcmul(rx * c, rz, s) + x[..., None]], dim=-1)
         bz = torch.cat([z[..., None], torch.addcmul(rz * c, rx, s, value=-1.0) + z[..., None]], dim=-1)
+        out = torch.stack([bx, torch.cat([y[..., None], ric[..., 1]], dim=-1), bz], dim=-1)
     else:
-        bx, bz = (features.new_empty(x.shape + (joints_num,)) for _ in range(2))
-        bx[..., 0], bz[..., 0] = x, z
-        torch.mul(rx, c, out=bx[..., 1:]).addcmul_(rz, s).add_(x[..., None])
-        torch.mul(rz, c, out=bz[..., 1:]).addcmul_(rx, s, value=-1.0).add_(z[..., None])
-    out = torch.stack([bx, torch.cat([y[..., None], ry], dim=-1), bz], dim=-1)
+        out = features.new_empty(x.shape + (joints_num, 3))
+        out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = x, y, z
+        out[..., 1:, 1] = ric[..., 1]
+        torch.mul(rx, c, out=out[..., 1:, 0]).addcmul_(rz, s).add_(x[..., None])
+        torch.mul(rz, c, out=out[..., 1:, 2]).addcmul_(rx, s, value=-1.0).add_(z[..., None])
     if out.numel() and not bool(torch.isfinite(out.sum())):
         check_tensor(features[..., :4 + n * 3], "features")  # names NaN / inf in the input
     return out

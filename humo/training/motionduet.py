@@ -155,6 +155,29 @@ def _run_stage(stage: str, model: MotionDuetModel, run_dir: Path, data: PairCach
     return best, info
 
 
+def warm_start(model: MotionDuetModel, source: str | Path) -> list[str]:
+    """Copy the weights of ``source`` (``"bundled"``, a MotionDuet pipeline folder or a model folder) into
+    every parameter / buffer of ``model`` with the same name and shape; returns the names that start new.
+    Raises if a shared name has another shape or the first stages differ (their latents would not match)."""
+    from humo.models.hub import BUNDLED_MOTIONDUET
+
+    folder = BUNDLED_MOTIONDUET if str(source) == "bundled" else Path(source)
+    if (folder / "model" / "config.json").is_file():
+        folder = folder / "model"
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"init_from: {source} is not a MotionDuet pipeline or model folder")
+    other = MotionDuetModel.from_pretrained(folder)
+    if other.first_stage != model.first_stage:
+        raise ValueError(f"init_from: {source} has first stage {other.first_stage!r}, this model "
+                         f"{model.first_stage!r}")
+    theirs, ours = other.state_dict(), model.state_dict()
+    wrong = [k for k in ours if k in theirs and theirs[k].shape != ours[k].shape]
+    if wrong:
+        raise ValueError(f"init_from: {source} differs in shape at {wrong[:4]} (another preset or size?)")
+    model.load_state_dict({**ours, **{k: v for k, v in theirs.items() if k in ours}})
+    return sorted(k for k in ours if k not in theirs)
+
+
 def _load_vae(model: MotionDuetModel, folder: Path) -> None:
     """Copy the VAE, feature and latent statistics of a saved MotionDuet folder into ``model``."""
     from safetensors.torch import load_file
@@ -179,7 +202,8 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
                      device: str = "auto", seed: int = 0, resume: bool = True, use_video: bool = True,
                      dash_lambda: float = 0.1, ema_decay: float = 0.999, *, vae_steps: int | None = None,
                      vae_from: str | Path | None = None, autoencoder_from: str | Path | None = None,
-                     mirror: bool = False, text_encoder=None, video_encoder="stick", model_kwargs: dict | None = None,
+                     mirror: bool = False, init_from: str | Path | None = None, text_encoder=None,
+                     video_encoder="stick", model_kwargs: dict | None = None,
                      cache_dir: str | Path | None = None, max_items: int | None = None,
                      checkpoint_every: int = 500, log_every: int = 50, progress: bool = True,
                      threads: int | None = None, grad_accum: int = 1, mixed_precision: str | None = None,
@@ -200,6 +224,10 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
             :data:`humo.models.motionduet.video.VIDEO_ENCODERS`, a VideoMAE folder, or an encoder object).
         dash_lambda: weight of the DASH loss (0 = off; only with video).
         mirror: add every training segment left/right mirrored, with left and right swapped in its captions.
+        init_from: warm start: ``"bundled"``, a MotionDuet pipeline folder or a model folder whose weights
+            initialise every parameter of the same name and shape (e.g. a text-only model's, before
+            training it with video: the video projection, its token embedding and the DASH head start new);
+            ``metrics["init_from"]`` lists what started new. The first stage must be the same.
         text_encoder: frozen encoder with ``.encode(list[str])``; default ``TextEncoder("minilm")``.
         cache_dir: where caption / video embeddings are cached (default ``out_dir/cache``).
         max_items: use at most this many segments per split (quick runs).
@@ -266,11 +294,14 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
         kwargs.update(first_stage="autoencoder", autoencoder=dict(ae._hub_mixin_config))
     model = MotionDuetModel.from_preset(preset, **kwargs)
     model.set_normalization(normalizer.mean, normalizer.std)
+    started = warm_start(model, init_from) if init_from is not None else None
     history: list[dict] = []
     main = state.is_main_process
     metrics: dict = {"preset": preset, "use_video": use_video, "dash_lambda": dash_lambda, "mirror": mirror,
                      "device": str(state.device), "processes": state.num_processes,
                      "train_segments": len(train), "video_encoder": kwargs.get("video_encoder")}
+    if started is not None:
+        metrics["init_from"] = {"folder": str(init_from), "new": started}
     if ae is not None:
         with state.main_process_first():
             metrics["first_stage"] = {"autoencoder": str(autoencoder_from),

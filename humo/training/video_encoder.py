@@ -4,7 +4,16 @@ Contrastive video <-> caption: each step takes a batch of corpus segments, crops
 (``min_frames`` .. its length), scales the body by a random factor (``scale_range``: people of other sizes)
 and renders it from a random camera yaw (any direction), then pulls the clip's embedding towards the
 frozen sentence embedding of one of its captions and away from the batch's other captions (InfoNCE both
-ways; segments of a batch that share the drawn caption are positives of each other). Runs through
+ways; segments of a batch that share the drawn caption are positives of each other).
+
+A caption says *what* is done, not *how*: trained on captions alone, the clip features carry the
+caption's information and little else (a second, noisier text embedding). With ``motion_weight > 0`` a
+second InfoNCE term pulls the clip towards the **motion it shows** and away from the batch's other
+motions, same action included: a small temporal-convolution tower (:class:`MotionTower`, a training
+auxiliary, not saved with the encoder) embeds the crop's normalised HumanML3D features (heading-free, so
+the random camera yaw hides nothing it needs), and the clip's pooled tokens go through their own linear
+head. Telling two walks apart needs their pace, stride and arm swing, so the tokens that MotionDuet reads
+learn those. Runs through
 :mod:`humo.training.engine` (resumable ``checkpoint/``, ``final/`` = ``save_pretrained``).
 
 :func:`video_text_retrieval` measures what it learned: test clips rendered from a fixed 3/4 view, each
@@ -13,13 +22,16 @@ clip's caption ranked among those of its batch (shuffled batches of 32, the T2M 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from humo.models.motionduet.video_learned import LearnedVideoEncoder
+from humo.representations.masks import lengths_to_mask
 from humo.training.common import save_final
 from humo.training.engine import TrainConfig, fit
 from humo.training.motionduet import PairCache, build_cache, pad_clips
@@ -36,11 +48,47 @@ class VideoEncoderTrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-class _Clips:
-    """Engine source over a :class:`PairCache`: a random crop of a segment's joints and one caption."""
+class MotionTower(nn.Module):
+    """Normalised HumanML3D features ``(B, T, feature_dim)`` + ``lengths (B,)`` -> unit embeddings
+    ``(B, embed_dim)``: three 1-D convolutions (time /4), masked mean over the valid frames, a linear head."""
 
-    def __init__(self, data: PairCache, min_frames: int):
-        self.data, self.min_frames = data, min_frames
+    def __init__(self, feature_dim: int = 263, width: int = 128, embed_dim: int = 384):
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv1d(feature_dim, width, 5, padding=2), nn.GELU(),
+                                   nn.Conv1d(width, width, 5, stride=2, padding=2), nn.GELU(),
+                                   nn.Conv1d(width, width, 5, stride=2, padding=2), nn.GELU())
+        self.head = nn.Linear(width, embed_dim)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h = self.convs(features.transpose(1, 2))  # (B, W, ceil(T / 4))
+        keep = lengths_to_mask(((lengths + 3) // 4).clamp(1, h.shape[-1]), h.shape[-1]).to(h.dtype)  # (B, T/4)
+        pooled = (h * keep[:, None]).sum(-1) / keep.sum(-1, keepdim=True)
+        return F.normalize(self.head(pooled), dim=-1)
+
+
+class _VideoMotionPair(nn.Module):
+    """What the engine trains when ``motion_weight > 0``: the encoder, the motion tower, the clip's
+    motion head and a second temperature."""
+
+    def __init__(self, encoder: LearnedVideoEncoder, feature_dim: int, temperature: float = 0.07):
+        super().__init__()
+        self.encoder = encoder
+        self.tower = MotionTower(feature_dim, embed_dim=encoder.embed_dim)
+        self.video_head = nn.Linear(encoder.dim, encoder.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+
+    def video_motion(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Clip tokens ``(B, Lv, dim)`` -> unit embeddings in the motion tower's space ``(B, embed_dim)``."""
+        return F.normalize(self.video_head(tokens.mean(1)), dim=-1)
+
+
+class _Clips:
+    """Engine source over a :class:`PairCache`: a random crop of a segment's joints (and its feature rows)
+    and one caption."""
+
+    def __init__(self, data: PairCache, min_frames: int, mean: torch.Tensor | None = None,
+                 std: torch.Tensor | None = None):
+        self.data, self.min_frames, self.mean, self.std = data, min_frames, mean, std
 
     def __len__(self) -> int:
         return len(self.data)
@@ -53,13 +101,22 @@ class _Clips:
         start = int(torch.randint(0, t - n + 1, (1,), generator=generator))
         caps = self.data.captions[index]
         pick = caps[int(torch.randint(len(caps), (1,), generator=generator))]
-        return {"joints": joints[start:start + n].float(), "caption": pick, "text_emb": self.data.text_emb[pick]}
+        item = {"joints": joints[start:start + n].float(), "caption": pick, "text_emb": self.data.text_emb[pick]}
+        if self.mean is not None:  # feature row i is the step from frame i to i + 1
+            rows = self.data.features[index][start:start + max(n - 1, 1)].float()
+            item["features"] = (rows - self.mean) / self.std
+        return item
 
 
 def _collate(items: list[dict]) -> dict:
     joints, lengths = pad_clips([it["joints"] for it in items])
-    return {"joints": joints, "lengths": lengths, "caption": torch.tensor([it["caption"] for it in items]),
-            "text_emb": torch.stack([it["text_emb"] for it in items])}
+    batch = {"joints": joints, "lengths": lengths, "caption": torch.tensor([it["caption"] for it in items]),
+             "text_emb": torch.stack([it["text_emb"] for it in items])}
+    if "features" in items[0]:
+        rows = [it["features"] for it in items]
+        batch["features"] = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        batch["feature_lengths"] = torch.tensor([r.shape[0] for r in rows])
+    return batch
 
 
 def contrastive_loss(video: torch.Tensor, text: torch.Tensor, same: torch.Tensor, logit_scale: torch.Tensor
@@ -74,7 +131,8 @@ def contrastive_loss(video: torch.Tensor, text: torch.Tensor, same: torch.Tensor
 def train_video_encoder(corpus_dir: str | Path, out_dir: str | Path, *, steps: int = 3000, batch_size: int = 64,
                         lr: float = 1e-3, text_encoder=None, cache_dir: str | Path | None = None,
                         model: LearnedVideoEncoder | None = None, freeze_convs: bool = False,
-                        min_frames: int = 40, scale_range: tuple[float, float] = (0.8, 1.2), device: str = "auto",
+                        motion_weight: float = 0.0, min_frames: int = 40,
+                        scale_range: tuple[float, float] = (0.8, 1.2), device: str = "auto",
                         seed: int = 0, resume: bool = True, threads: int | None = None,
                         max_minutes: float | None = None, checkpoint_every: int = 500, log_every: int = 50,
                         progress: bool = True) -> VideoEncoderTrainResult:
@@ -86,11 +144,14 @@ def train_video_encoder(corpus_dir: str | Path, out_dir: str | Path, *, steps: i
         cache_dir: where caption embeddings are cached (default ``out_dir/cache``).
         model: start from this encoder (default: a new one, seeded).
         freeze_convs: train only the projection head (a linear-probe baseline for the random convolutions).
+        motion_weight: weight of the clip <-> motion InfoNCE term (0: captions only; see the module docstring).
         min_frames, scale_range: the crop and body-size augmentations.
         max_minutes: wall-clock budget; a run that reaches it checkpoints and stops early.
     """
     if steps < 1 or batch_size < 2:
         raise ValueError(f"need steps >= 1 and batch_size >= 2, got {steps}, {batch_size}")
+    if not math.isfinite(motion_weight) or motion_weight < 0:
+        raise ValueError(f"motion_weight must be >= 0, got {motion_weight}")
     lo, hi = scale_range
     if not 0 < lo <= hi:
         raise ValueError(f"scale_range must be 0 < low <= high, got {scale_range}")
@@ -109,26 +170,46 @@ def train_video_encoder(corpus_dir: str | Path, out_dir: str | Path, *, steps: i
     if model.embed_dim != data.text_emb.shape[-1]:
         raise ValueError(f"the encoder embeds to {model.embed_dim}; the text encoder gives {data.text_emb.shape[-1]}")
     model.convs.requires_grad_(not freeze_convs)
+    mean = std = None
+    trained: nn.Module = model
+    if motion_weight > 0:
+        from humo.data.stats import load_normalizer
 
-    def loss_fn(m: LearnedVideoEncoder, b: dict, generator) -> tuple[torch.Tensor, dict]:
+        stats = load_normalizer(corpus_dir)
+        mean, std = stats.mean.float(), stats.std.float()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)
+            trained = _VideoMotionPair(model, int(mean.shape[-1]))
+
+    def loss_fn(m: nn.Module, b: dict, generator) -> tuple[torch.Tensor, dict]:
+        enc = m.encoder if isinstance(m, _VideoMotionPair) else m
         n = b["joints"].shape[0]
         dev = b["joints"].device
         yaw = torch.rand(n, generator=generator, device=dev) * 360.0
         scale = lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=generator, device=dev)
         with torch.no_grad():
-            clips = m.render(b["joints"] * scale, b["lengths"], yaw_degrees=yaw)
-        video = m.embed(clips)
+            clips = enc.render(b["joints"] * scale, b["lengths"], yaw_degrees=yaw)
+        tokens = enc(clips)  # (B, Lv, dim)
+        video = F.normalize(enc.proj(tokens.mean(1)), dim=-1)  # = enc.embed(clips)
         same = b["caption"][:, None] == b["caption"][None, :]
-        loss = contrastive_loss(video, F.normalize(b["text_emb"], dim=-1), same, m.logit_scale)
-        return loss, {"temperature": 1.0 / m.logit_scale.exp()}
+        text_loss = contrastive_loss(video, F.normalize(b["text_emb"], dim=-1), same, enc.logit_scale)
+        logs = {"temperature": 1.0 / enc.logit_scale.exp()}
+        if not isinstance(m, _VideoMotionPair):
+            return text_loss, logs
+        motion = m.tower(b["features"], b["feature_lengths"])
+        eye = torch.eye(n, dtype=torch.bool, device=dev)
+        motion_loss = contrastive_loss(m.video_motion(tokens), motion, eye, m.logit_scale)
+        return text_loss + motion_weight * motion_loss, {**logs, "text_loss": text_loss.detach(),
+                                                         "motion_loss": motion_loss.detach()}
 
     config = TrainConfig(steps=steps, batch_size=min(batch_size, len(data)), lr=lr, weight_decay=0.01,
                          device=device, seed=seed, resume=resume, checkpoint_every=checkpoint_every,
                          log_every=log_every, progress=progress, draw="epoch", name="video encoder",
                          max_seconds=None if max_minutes is None else 60 * max_minutes)
-    r = fit(model, _Clips(data, min_frames), _collate, loss_fn, config, out_dir)
-    final = save_final(out_dir, r.best)
-    return VideoEncoderTrainResult(r.best, r.step, r.seconds, final, r.history)
+    r = fit(trained, _Clips(data, min_frames, mean, std), _collate, loss_fn, config, out_dir)
+    best = r.best.encoder if isinstance(r.best, _VideoMotionPair) else r.best
+    final = save_final(out_dir, best)
+    return VideoEncoderTrainResult(best, r.step, r.seconds, final, r.history)
 
 
 @torch.no_grad()
@@ -159,3 +240,43 @@ def video_text_retrieval(encoder: LearnedVideoEncoder, data: PairCache, batch: i
                 hits[k] += (ranks <= k).sum()
             count += len(idx)
     return {"R@1": float(hits[0] / count), "R@2": float(hits[1] / count), "R@3": float(hits[2] / count), "n": count}
+
+
+@torch.no_grad()
+def view_retrieval(encoder, data: PairCache, batch: int = 32, repeats: int = 20, seed: int = 0,
+                   yaws: tuple[float, float] = (45.0, 135.0)) -> dict:
+    """How much of a *particular* motion the video tokens carry: each segment rendered from two cameras
+    (``yaws``), its mean-pooled tokens from the first view rank the second views of the segments of its
+    batch (cosine; shuffled batches of ``batch``, ``repeats`` shufflings). Caption retrieval cannot see
+    this (two walks share a caption); any encoder with ``encode_motion``-style ``render`` + ``encode_video``
+    or ``encode_motion(joints, lengths)`` works. Returns ``{"R@1", "R@2", "R@3", "n"}``."""
+    views = []
+    for yaw in yaws:
+        emb = []
+        for s in range(0, len(data), 64):
+            padded, lens = pad_clips(data.joints[s:s + 64])
+            clips = render_for(encoder, padded, lens, yaw)
+            emb.append(F.normalize(encoder.encode_video(clips).mean(1), dim=-1).cpu())
+        views.append(torch.cat(emb))
+    a, b = views
+    g = torch.Generator().manual_seed(seed)
+    hits = torch.zeros(3)
+    count = 0
+    for _ in range(repeats):
+        order = torch.randperm(len(data), generator=g)
+        for s in range(0, len(order) - batch + 1, batch):
+            idx = order[s:s + batch]
+            sim = a[idx] @ b[idx].T  # (b, b): row i's own clip is column i
+            ranks = (sim > sim.diagonal()[:, None]).sum(1)
+            for k in range(3):
+                hits[k] += (ranks <= k).sum()
+            count += len(idx)
+    return {"R@1": float(hits[0] / count), "R@2": float(hits[1] / count), "R@3": float(hits[2] / count), "n": count}
+
+
+def render_for(encoder, joints: torch.Tensor, lengths: torch.Tensor, yaw: float) -> torch.Tensor:
+    """Render ``joints (B, T, 22, 3)`` as the clips ``encoder`` reads, from camera ``yaw`` (degrees)."""
+    from humo.models.motionduet.video import render_stick_videos
+
+    return render_stick_videos(joints.to(encoder.device), lengths, frames=encoder.frames, size=encoder.size,
+                               yaw_degrees=yaw)

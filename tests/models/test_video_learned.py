@@ -156,3 +156,61 @@ def test_the_bundled_encoder_sees_a_walk():
     walks = torch.stack([synthetic_joints(80, seed=s, speed=v).float() for s in range(3) for v in (1.2, 3.0)])
     sims = enc.embed(enc.render(walks)) @ text.T  # (6, 3)
     assert bool((sims[:, 0] > sims[:, 1:].amax(1)).all()), sims
+
+
+def test_the_motion_term_trains_the_clip_to_tell_motions_apart(tmp_path):
+    """``motion_weight > 0``: the clip <-> motion InfoNCE term falls, the saved encoder is the encoder alone
+    (the motion tower is a training auxiliary), and ``view_retrieval`` ranks a clip's other view."""
+    from humo.training.motionduet import build_cache
+    from humo.training.video_encoder import view_retrieval
+    from tests.pipelines.test_motionduet_pipeline import write_corpus
+
+    write_corpus(tmp_path / "corpus")
+    torch.manual_seed(0)
+    r = train_video_encoder(tmp_path / "corpus", tmp_path / "run", steps=40, batch_size=6, lr=3e-3,
+                            motion_weight=1.0, model=LearnedVideoEncoder(**TINY), text_encoder=FakeTextEncoder(),
+                            device="cpu", progress=False, log_every=1, checkpoint_every=100)
+    motion = [h["motion_loss"] for h in r.history if "motion_loss" in h]
+    assert len(motion) == 40 and sum(motion[-10:]) < sum(motion[:10])
+    assert isinstance(r.model, LearnedVideoEncoder)
+    back = LearnedVideoEncoder.from_pretrained(r.final_dir)
+    assert back.source == r.model.source  # the saved weights are the encoder's, tower and head left out
+    data = build_cache(tmp_path / "corpus", "train", FakeTextEncoder(), None, tmp_path / "run" / "cache")
+    same = view_retrieval(back, data, batch=3, repeats=4, yaws=(45.0, 45.0))
+    assert same["n"] == 24 and same["R@1"] == 1.0  # one view against itself: every clip finds its own
+    other = view_retrieval(back, data, batch=3, repeats=4)
+    assert 0 <= other["R@1"] <= other["R@2"] <= other["R@3"] <= 1
+    with pytest.raises(ValueError, match="motion_weight"):
+        train_video_encoder(tmp_path / "corpus", tmp_path / "x", steps=1, motion_weight=-1.0,
+                            text_encoder=FakeTextEncoder())
+
+
+def test_a_text_model_warm_starts_a_video_model(tmp_path):
+    """``init_from``: every weight of the same name and shape is copied; the video projection, its token
+    embedding and the DASH head start new; another size is refused."""
+    from humo.models.motionduet import MotionDuetModel
+    from humo.training.motionduet import train_motionduet, warm_start
+    from tests.pipelines.test_motionduet_pipeline import write_corpus
+
+    write_corpus(tmp_path / "corpus")
+    torch.manual_seed(0)
+    text = train_motionduet(tmp_path / "corpus", tmp_path / "text", preset="tiny", steps=2, vae_steps=2, batch_size=4,
+                            device="cpu", text_encoder=FakeTextEncoder(), use_video=False, progress=False)
+    source = MotionDuetModel.from_pretrained(text.final_dir)
+    video = MotionDuetModel.from_preset("tiny", text_dim=source.text_dim, video_dim=8)
+    new = warm_start(video, text.final_dir)
+    assert new and all(k.startswith(("duet.video_", "dash_head.")) for k in new), new
+    theirs = source.state_dict()
+    for k, v in video.state_dict().items():
+        if k not in new:
+            assert torch.equal(v, theirs[k]), k
+    wider = MotionDuetModel.from_preset("tiny", text_dim=source.text_dim, video_dim=8, width=source.duet.width * 2)
+    with pytest.raises(ValueError, match="differs in shape"):
+        warm_start(wider, text.final_dir)
+    with pytest.raises(FileNotFoundError, match="not a MotionDuet"):
+        warm_start(video, tmp_path)
+    r = train_motionduet(tmp_path / "corpus", tmp_path / "video", preset="tiny", stage="denoiser", steps=1,
+                         batch_size=4, device="cpu", text_encoder=FakeTextEncoder(), progress=False,
+                         vae_from=text.final_dir, init_from=text.final_dir,
+                         video_encoder=LearnedVideoEncoder(**TINY))
+    assert r.metrics["init_from"]["new"] and all("video" in k or "dash" in k for k in r.metrics["init_from"]["new"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -147,3 +148,16 @@ class ContrastiveEvaluator(TextEncoderSlot, HubModel):
     def embed_motion(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(B, embed_dim)`` L2-normalised embeddings of raw features ``(B, T, dim_pose)``."""
         return self.encode_motion(features, lengths)
+
+
+def load_evaluator(spec: str | Path = "bundled", map_location: str = "cpu") -> ContrastiveEvaluator:
+    """The evaluator to measure with: ``"bundled"`` (humo's held-out evaluator of the merged corpus, the one
+    the published tables use; ``humo/assets/evaluator-merged-small``, card in its README.md), a folder saved
+    by ``save_pretrained`` / ``humo train evaluator`` (``RUN/final``) or a hub id."""
+    from humo.models.hub import BUNDLED_EVALUATOR
+
+    if str(spec) == "bundled":
+        if not (BUNDLED_EVALUATOR / "model.safetensors").is_file():
+            raise FileNotFoundError(f"the bundled evaluator is missing ({BUNDLED_EVALUATOR}): reinstall humo")
+        spec = BUNDLED_EVALUATOR
+    return ContrastiveEvaluator.from_pretrained(spec, map_location=map_location)
