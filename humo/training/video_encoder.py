@@ -226,20 +226,7 @@ def video_text_retrieval(encoder: LearnedVideoEncoder, data: PairCache, batch: i
     video = torch.cat(emb)
     caption = torch.tensor([c[0] for c in data.captions])
     text = F.normalize(data.text_emb[caption], dim=-1)
-    g = torch.Generator().manual_seed(seed)
-    hits = torch.zeros(3)
-    count = 0
-    for _ in range(repeats):
-        order = torch.randperm(len(data), generator=g)
-        for s in range(0, len(order) - batch + 1, batch):
-            idx = order[s:s + batch]
-            sim = video[idx] @ text[idx].T  # (b, b)
-            same = caption[idx][:, None] == caption[idx][None, :]
-            ranks = (sim > sim.masked_fill(~same, float("-inf")).amax(1, keepdim=True)).sum(1)  # better non-matches
-            for k in range(3):
-                hits[k] += (ranks <= k).sum()
-            count += len(idx)
-    return {"R@1": float(hits[0] / count), "R@2": float(hits[1] / count), "R@3": float(hits[2] / count), "n": count}
+    return _batched_recall(video, text, caption, batch, repeats, seed)
 
 
 @torch.no_grad()
@@ -258,20 +245,7 @@ def view_retrieval(encoder, data: PairCache, batch: int = 32, repeats: int = 20,
             clips = render_for(encoder, padded, lens, yaw)
             emb.append(F.normalize(encoder.encode_video(clips).mean(1), dim=-1).cpu())
         views.append(torch.cat(emb))
-    a, b = views
-    g = torch.Generator().manual_seed(seed)
-    hits = torch.zeros(3)
-    count = 0
-    for _ in range(repeats):
-        order = torch.randperm(len(data), generator=g)
-        for s in range(0, len(order) - batch + 1, batch):
-            idx = order[s:s + batch]
-            sim = a[idx] @ b[idx].T  # (b, b): row i's own clip is column i
-            ranks = (sim > sim.diagonal()[:, None]).sum(1)
-            for k in range(3):
-                hits[k] += (ranks <= k).sum()
-            count += len(idx)
-    return {"R@1": float(hits[0] / count), "R@2": float(hits[1] / count), "R@3": float(hits[2] / count), "n": count}
+    return _batched_recall(views[0], views[1], torch.arange(len(data)), batch, repeats, seed)
 
 
 def render_for(encoder, joints: torch.Tensor, lengths: torch.Tensor, yaw: float) -> torch.Tensor:
@@ -280,3 +254,24 @@ def render_for(encoder, joints: torch.Tensor, lengths: torch.Tensor, yaw: float)
 
     return render_stick_videos(joints.to(encoder.device), lengths, frames=encoder.frames, size=encoder.size,
                                yaw_degrees=yaw)
+
+
+def _batched_recall(query: torch.Tensor, gallery: torch.Tensor, group: torch.Tensor, batch: int, repeats: int,
+                    seed: int) -> dict:
+    """R@1/2/3 of unit rows ``query (N, D)`` against ``gallery (N, D)`` in shuffled batches of ``batch``
+    (``repeats`` shufflings): row i's rank = the batch's gallery rows of another ``group (N,)`` scoring above
+    its best same-group row."""
+    g = torch.Generator().manual_seed(seed)
+    hits = torch.zeros(3)
+    count = 0
+    for _ in range(repeats):
+        order = torch.randperm(len(query), generator=g)
+        for s in range(0, len(order) - batch + 1, batch):
+            idx = order[s:s + batch]
+            sim = query[idx] @ gallery[idx].T  # (b, b)
+            same = group[idx][:, None] == group[idx][None, :]
+            ranks = (sim > sim.masked_fill(~same, float("-inf")).amax(1, keepdim=True)).sum(1)
+            for k in range(3):
+                hits[k] += (ranks <= k).sum()
+            count += len(idx)
+    return {"R@1": float(hits[0] / count), "R@2": float(hits[1] / count), "R@3": float(hits[2] / count), "n": count}
