@@ -235,20 +235,20 @@ def view_retrieval(encoder, data: PairCache, batch: int = 32, repeats: int = 20,
     """How much of a *particular* motion the video tokens carry: each segment rendered from two cameras
     (``yaws``), its mean-pooled tokens from the first view rank the second views of the segments of its
     batch (cosine; shuffled batches of ``batch``, ``repeats`` shufflings). Caption retrieval cannot see
-    this (two walks share a caption); any encoder with ``encode_motion``-style ``render`` + ``encode_video``
-    or ``encode_motion(joints, lengths)`` works. Returns ``{"R@1", "R@2", "R@3", "n"}``."""
+    this (two walks share a caption). Works for the stick encoders (``frames``, ``size``, ``device``,
+    ``encode_video``), trained or not. Returns ``{"R@1", "R@2", "R@3", "n"}``."""
     views = []
     for yaw in yaws:
         emb = []
         for s in range(0, len(data), 64):
             padded, lens = pad_clips(data.joints[s:s + 64])
-            clips = render_for(encoder, padded, lens, yaw)
+            clips = _render(encoder, padded, lens, yaw)
             emb.append(F.normalize(encoder.encode_video(clips).mean(1), dim=-1).cpu())
         views.append(torch.cat(emb))
     return _batched_recall(views[0], views[1], torch.arange(len(data)), batch, repeats, seed)
 
 
-def render_for(encoder, joints: torch.Tensor, lengths: torch.Tensor, yaw: float) -> torch.Tensor:
+def _render(encoder, joints: torch.Tensor, lengths: torch.Tensor, yaw: float) -> torch.Tensor:
     """Render ``joints (B, T, 22, 3)`` as the clips ``encoder`` reads, from camera ``yaw`` (degrees)."""
     from humo.models.motionduet.video import render_stick_videos
 
