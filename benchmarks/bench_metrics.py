@@ -108,6 +108,18 @@ def timed(fn, repeats: int, device: torch.device, warmup: bool = True):
     return best, out
 
 
+def limit_blas_threads(threads: int) -> str:
+    """Hold numpy's BLAS / LAPACK (both sides use it: the reference throughout, humo for the covariance and
+    FID eigenvalues on CPU) to ``threads`` too; without this OpenBLAS takes every core."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return "unlimited (pip install threadpoolctl)"
+    global _BLAS_LIMIT
+    _BLAS_LIMIT = threadpool_limits(limits=threads, user_api="blas")
+    return str(threads)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=4096)
@@ -118,6 +130,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    blas = limit_blas_threads(args.threads)
     device = torch.device(args.device)
     rng = np.random.default_rng(0)
     n, d = args.n, args.dim
@@ -154,7 +167,7 @@ def main() -> None:
                 np_multimodality(mm, mm_a, mm_b), np_clip(motion, text))
 
     print(f"# metrics on {n} x {d} embeddings (+ 100 x 30 for MultiModality), device={device}, "
-          f"torch threads={torch.get_num_threads()}")
+          f"torch threads={torch.get_num_threads()}, numpy BLAS threads={blas}")
     print("| metric | humo (ms) | numpy/scipy (ms) | speed-up | max abs diff |\n|---|---:|---:|---:|---:|")
     for name, humo_fn, np_fn in cases:
         th, vh = timed(humo_fn, args.repeats, device)

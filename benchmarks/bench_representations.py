@@ -211,6 +211,28 @@ def recover_from_ric(data, joints_num=22):
 
 
 # ---------------------------------------------------------------- timing
+def retain_freed_memory() -> bool:
+    """Tell glibc's malloc to keep freed memory (no ``munmap`` / heap trim), as jemalloc or tcmalloc would.
+
+    With the default settings, alternating the two sides makes glibc hand the batch's 13 MB output and
+    temporaries back to the kernel between calls, and the next call page-faults them in again: humo's
+    batched row then varies about 1.7x from one process to the next (the reference's small per-clip
+    arrays do not). Returns False where this is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 30))
+
+
 def best_of_pair(ours, theirs, repeats: int) -> tuple[float, float]:
     """Best time of each of two callables over ``repeats`` rounds, timed back to back in every round
     (so load from other processes on a shared machine hits both sides alike)."""
@@ -258,6 +280,11 @@ def main() -> None:
          *rate(lambda: features_to_joints(feats[0]), lambda: recover_from_ric(feats[0]), 1, 1, args.repeats * 20),
          j_diff),
     ]
+    if retain_freed_memory():  # the same first row again, with freed memory kept by the allocator
+        rows.append(("joints->features, allocator keeps freed memory", "process_file, per clip",
+                     *rate(lambda: joints_to_features(joints),
+                           lambda: [process_file(np_joints[i].copy()) for i in range(n_ref)],
+                           args.clips, n_ref, args.repeats), f_diff))
     print(f"threads={torch.get_num_threads()} clips={args.clips} frames={args.frames} float32 "
           f"(humo batch {args.clips} except the per-clip row)")
     print("| work | reference | humo clips/s | reference clips/s | ratio | max abs diff |")

@@ -75,16 +75,22 @@ def _previous_matrix(sk: Skeleton, like: torch.Tensor) -> tuple[torch.Tensor, to
     """What each non-root joint's local rotation is taken against, as ``(prev (J-1, J-1), first (J-1,))``:
     ``bone_rot (..., J-1) @ prev + root (..., 1) * first``. The previous bone of its chain (the
     reference's running product ``R``, equal to that bone's rotation up to rounding), or the root for a
-    chain's first bone, as the reference restarts every chain at the root."""
-    n = sk.num_joints - 1
-    prev, first = torch.zeros(n, n, dtype=like.dtype), torch.zeros(n, dtype=like.dtype)
-    for chain in sk.chains:
+    chain's first bone, as the reference restarts every chain at the root. Cached; treat as read-only."""
+    return _previous_matrix_cached(sk.num_joints, tuple(tuple(c) for c in sk.chains), like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=32)
+def _previous_matrix_cached(num_joints: int, chains: tuple, dtype: torch.dtype, device: torch.device
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    n = num_joints - 1
+    prev, first = torch.zeros(n, n, dtype=dtype), torch.zeros(n, dtype=dtype)
+    for chain in chains:
         for i, (p, child) in enumerate(zip(chain[:-1], chain[1:], strict=False)):
             if i == 0:
                 first[child - 1] = 1.0
             else:
                 prev[p - 1, child - 1] = 1.0
-    return prev.to(like.device), first.to(like.device)
+    return prev.to(device), first.to(device)
 
 
 def _local_quats(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, root_w: torch.Tensor, root_y: torch.Tensor,
@@ -97,19 +103,37 @@ def _local_quats(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, root_w: torc
     """
     bones, _ = _tree_matrices(sk, x)
     prev, first = _previous_matrix(sk, x)
-    u = _const(sk.raw_offsets[1:], x)  # (J-1, 3)
+    u, u_norm = _offsets(sk, x)  # (J-1, 3), (J-1,)
     ux, uy, uz = u.unbind(-1)  # (J-1,) each
     vx, vy, vz = x @ bones, y @ bones, z @ bones  # bone vectors, not normalised:
     # qbetween(u, v) = normalize(|u| |v| + u.v, u x v) is unchanged when v is scaled by a positive factor
-    # (both parts scale alike), so the bone direction never needs its own normalisation.
-    w = _norm3(vx, vy, vz).mul_(u.norm(dim=-1)).addcmul_(ux, vx).addcmul_(uy, vy).addcmul_(uz, vz)
-    rx = (uy * vz).sub_(uz * vy)
-    ry = (uz * vx).sub_(ux * vz)
-    rz = (ux * vy).sub_(uy * vx)
-    inv = (w * w).addcmul_(rx, rx).addcmul_(ry, ry).addcmul_(rz, rz).rsqrt_()
-    rw, rx, ry, rz = w.mul_(inv), rx.mul_(inv), ry.mul_(inv), rz.mul_(inv)
-    pw, px = rw @ prev + root_w[..., None] * first, rx @ prev
-    py, pz = ry @ prev + root_y[..., None] * first, rz @ prev
+    # (both parts scale alike), so the bone direction never needs its own normalisation. Every line below
+    # is one fused pass per output (the planes are memory-bound; temporaries cost more than the flops);
+    # in-place steps only touch tensors autograd has not saved, so the function stays differentiable.
+    w = torch.mul(torch.mul(vx, vx).addcmul_(vy, vy).addcmul_(vz, vz).sqrt_(), u_norm)
+    w.addcmul_(ux, vx).addcmul_(uy, vy).addcmul_(uz, vz)
+    rx = torch.mul(vz, uy).addcmul_(vy, uz, value=-1.0)
+    ry = torch.mul(vx, uz).addcmul_(vz, ux, value=-1.0)
+    rz = torch.mul(vy, ux).addcmul_(vx, uy, value=-1.0)
+    inv = torch.mul(w, w).addcmul_(rx, rx).addcmul_(ry, ry).addcmul_(rz, rz).rsqrt_()
+    rw, rx, ry, rz = w * inv, rx * inv, ry * inv, rz * inv
+    pw = (rw @ prev).addcmul_(root_w[..., None], first)
+    px = rx @ prev
+    py = (ry @ prev).addcmul_(root_y[..., None], first)
+    pz = rz @ prev
     # qmul(qinv(p), r)
-    return (pw * rw + px * rx + py * ry + pz * rz, pw * rx - px * rw - py * rz + pz * ry,
-            pw * ry + px * rz - py * rw - pz * rx, pw * rz - px * ry + py * rx - pz * rw)
+    return (torch.mul(pw, rw).addcmul_(px, rx).addcmul_(py, ry).addcmul_(pz, rz),
+            torch.mul(pw, rx).addcmul_(px, rw, value=-1.0).addcmul_(py, rz, value=-1.0).addcmul_(pz, ry),
+            torch.mul(pw, ry).addcmul_(px, rz).addcmul_(py, rw, value=-1.0).addcmul_(pz, rx, value=-1.0),
+            torch.mul(pw, rz).addcmul_(px, ry, value=-1.0).addcmul_(py, rx).addcmul_(pz, rw, value=-1.0))
+
+
+@functools.lru_cache(maxsize=32)
+def _offsets_cached(raw: tuple, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    u = torch.tensor(raw[1:], dtype=dtype, device=device)
+    return u, u.norm(dim=-1)
+
+
+def _offsets(sk: Skeleton, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The raw rest offsets of joints 1..J-1 ``(J-1, 3)`` and their lengths ``(J-1,)`` (cached, read-only)."""
+    return _offsets_cached(tuple(tuple(o) for o in sk.raw_offsets), like.dtype, like.device)

@@ -21,6 +21,7 @@ corrupt the root angular velocity (identical output on every clip where that doe
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -73,8 +74,11 @@ def _uniform_xyz(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, tgt: torch.T
     per_bone = tgt[1:] / length.clamp_min(1e-12)  # unit direction times the target length
     out = []
     for c, bc in ((x, bx), (y, by), (z, bz)):
-        root = c[..., :1] * scale  # (..., T, 1)
-        out.append(torch.cat([root, root + (bc * per_bone) @ chain], dim=-1))
+        res = c.new_empty(c.shape)  # root, then root + its offset for every other joint, without a cat
+        res[..., :1] = c[..., :1] * scale
+        res[..., 1:] = (bc * per_bone) @ chain
+        res[..., 1:] += res[..., :1]
+        out.append(res)
     return tuple(out)
 
 
@@ -119,7 +123,7 @@ def _canonical_xyz(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, sk: Skelet
     norm = torch.sqrt(fx * fx + fz * fz).clamp_min(1e-12)
     c, s = _yaw_cs(*_yaw_of(fx / norm, fz / norm))
     c, s = c[..., None, None], s[..., None, None]
-    return c * x + s * z, y, c * z - s * x
+    return torch.mul(x, c).addcmul_(z, s), y, torch.mul(z, c).addcmul_(x, s, value=-1.0)
 
 
 def canonicalize(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22) -> torch.Tensor:
@@ -133,17 +137,45 @@ def canonicalize(joints: torch.Tensor, skeleton: Skeleton | str = SMPL22) -> tor
 
 
 def gaussian_smooth(x: torch.Tensor, sigma: float, dim: int = -2, truncate: float = 4.0) -> torch.Tensor:
-    """scipy.ndimage.gaussian_filter1d(x, sigma, axis=dim, mode='nearest') in torch."""
+    """scipy.ndimage.gaussian_filter1d(x, sigma, axis=dim, mode='nearest') in torch.
+
+    Up to ``_SMOOTH_MATRIX_MAX`` samples along ``dim`` the filter (edges included) is one cached
+    ``(T, T)`` matrix and the smoothing one matmul (~15x faster than the padded convolution at T = 196);
+    longer signals use the convolution.
+    """
     radius = int(truncate * sigma + 0.5)
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).view(1, 1, -1)
     moved = x.movedim(dim, -1)
-    flat = moved.reshape(-1, 1, moved.shape[-1])  # (N, 1, T)
+    flat = moved.reshape(-1, moved.shape[-1])  # (N, T)
+    if flat.shape[-1] <= _SMOOTH_MATRIX_MAX:
+        out = flat @ _smooth_matrix(flat.shape[-1], float(sigma), radius, x.dtype, x.device)
+        return out.reshape(moved.shape).movedim(-1, dim)
+    flat = flat[:, None]  # (N, 1, T)
     # 'nearest' = replicate the edge values; pad in chunks because replicate padding must be < T
     flat = torch.cat([flat[..., :1].expand(-1, -1, radius), flat, flat[..., -1:].expand(-1, -1, radius)], -1)
-    out = F.conv1d(flat, kernel).reshape(moved.shape)
+    out = F.conv1d(flat, _gaussian_kernel(sigma, radius, x.dtype, x.device).view(1, 1, -1)).reshape(moved.shape)
     return out.movedim(-1, dim)
+
+
+_SMOOTH_MATRIX_MAX = 512
+
+
+def _gaussian_kernel(sigma: float, radius: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    t = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+@functools.lru_cache(maxsize=16)
+def _smooth_matrix(length: int, sigma: float, radius: int, dtype: torch.dtype, device: torch.device
+                   ) -> torch.Tensor:
+    """``(T, T)`` matrix ``M`` with ``signal (N, T) @ M`` = the edge-replicating Gaussian filter (read-only)."""
+    kernel = _gaussian_kernel(sigma, radius, torch.float64, torch.device("cpu"))
+    out_t = torch.arange(length)[None, :].expand(2 * radius + 1, -1)  # (K, T) output sample
+    in_t = (out_t + torch.arange(-radius, radius + 1)[:, None]).clamp(0, length - 1)  # its input sample
+    m = torch.zeros(length, length, dtype=torch.float64)
+    m.index_put_((in_t.reshape(-1), out_t.reshape(-1)), kernel[:, None].expand(-1, length).reshape(-1),
+                 accumulate=True)
+    return m.to(dtype=dtype, device=device)
 
 
 def _root_yaw(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, sk: Skeleton, sigma: float
@@ -237,25 +269,26 @@ def joints_to_features(joints: torch.Tensor, *, target_lengths=DEFAULT_TARGET_BO
     ric = out[..., blocks["ric"]].unflatten(-1, (nj - 1, 3))
     cn, sn = c[..., :-1, None], s[..., :-1, None]
     rx, rz = x[..., :-1, 1:] - x[..., :-1, :1], z[..., :-1, 1:] - z[..., :-1, :1]
-    ric[..., 0] = cn * rx + sn * rz
+    ric[..., 0] = torch.mul(rx, cn).addcmul_(rz, sn)
     ric[..., 1] = y[..., :-1, 1:]
-    ric[..., 2] = cn * rz - sn * rx
+    ric[..., 2] = torch.mul(rz, cn).addcmul_(rx, sn, value=-1.0)
     # 6-D local rotations: the first two columns of the matrix (reference quaternion_to_matrix)
     qw, qx, qy_, qz = _local_quats(x[..., :-1, :], y[..., :-1, :], z[..., :-1, :], w[..., :-1], qy[..., :-1], sk)
-    two_s = 2.0 / (qw * qw + qx * qx + qy_ * qy_ + qz * qz)
+    # R(q) with 2 / |q|^2 as the reference computes it (q is unit up to rounding), each column one fused pass
+    two_s = 2.0 / torch.mul(qw, qw).addcmul_(qx, qx).addcmul_(qy_, qy_).addcmul_(qz, qz)
     rot = out[..., blocks["rot"]].unflatten(-1, (nj - 1, 6))
-    rot[..., 0] = 1 - two_s * (qy_ * qy_ + qz * qz)
-    rot[..., 1] = two_s * (qx * qy_ + qz * qw)
-    rot[..., 2] = two_s * (qx * qz - qy_ * qw)
-    rot[..., 3] = two_s * (qx * qy_ - qz * qw)
-    rot[..., 4] = 1 - two_s * (qx * qx + qz * qz)
-    rot[..., 5] = two_s * (qy_ * qz + qx * qw)
+    rot[..., 0] = torch.mul(qy_, qy_).addcmul_(qz, qz).mul_(two_s).neg_().add_(1.0)
+    rot[..., 1] = torch.mul(qx, qy_).addcmul_(qz, qw).mul_(two_s)
+    rot[..., 2] = torch.mul(qx, qz).addcmul_(qy_, qw, value=-1.0).mul_(two_s)
+    rot[..., 3] = torch.mul(qx, qy_).addcmul_(qz, qw, value=-1.0).mul_(two_s)
+    rot[..., 4] = torch.mul(qx, qx).addcmul_(qz, qz).mul_(two_s).neg_().add_(1.0)
+    rot[..., 5] = torch.mul(qy_, qz).addcmul_(qx, qw).mul_(two_s)
     # joint velocities in the heading frame of the earlier frame
     vel = out[..., blocks["vel"]].unflatten(-1, (nj, 3))
     dx, dz = x[..., 1:, :] - x[..., :-1, :], z[..., 1:, :] - z[..., :-1, :]
-    vel[..., 0] = cn * dx + sn * dz
+    vel[..., 0] = torch.mul(dx, cn).addcmul_(dz, sn)
     vel[..., 1] = y[..., 1:, :] - y[..., :-1, :]
-    vel[..., 2] = cn * dz - sn * dx
+    vel[..., 2] = torch.mul(dz, cn).addcmul_(dx, sn, value=-1.0)
     # foot contacts: squared displacement below the threshold
     feet = list(sk.feet_left) + list(sk.feet_right)
     step = [cc[..., 1:, feet] - cc[..., :-1, feet] for cc in (x, y, z)]

@@ -232,13 +232,13 @@ def test_eigh_fallback_adds_eps_when_the_root_is_not_finite(monkeypatch):
     x, y = correlated(n=100, d=4)
     mu1, s1 = M.activation_statistics(x)
     mu2, s2 = M.activation_statistics(y)
-    real_eigvalsh, calls = torch.linalg.eigvalsh, []
+    real_eigvalsh, calls = np.linalg.eigvalsh, []  # the CPU path's eigenvalues (torch.linalg on GPU)
 
     def flaky(a):
         calls.append(a)
         return real_eigvalsh(a) * (float("nan") if len(calls) == 1 else 1.0)
 
-    monkeypatch.setattr(torch.linalg, "eigvalsh", flaky)
+    monkeypatch.setattr(np.linalg, "eigvalsh", flaky)
     got = M.frechet_distance(mu1, s1, mu2, s2, eps=1e-2)
     monkeypatch.undo()
     off = torch.eye(4, dtype=torch.float64) * 1e-2

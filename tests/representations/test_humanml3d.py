@@ -101,8 +101,9 @@ def test_features_to_joints_is_differentiable():
     assert feats.grad[:, 67:].abs().sum() == 0  # only dims 0:67 are read
 
 
-def test_gaussian_smooth_matches_scipy():
-    x = torch.randn(2, 30, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("frames", [1, 30, 196, 700])  # 700: past the cached-matrix size, the convolution
+def test_gaussian_smooth_matches_scipy(frames):
+    x = torch.randn(2, frames, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     ours = H.gaussian_smooth(x, 20.0, dim=-2).numpy()
     np.testing.assert_allclose(ours, gaussian_filter1d(x.numpy(), 20, axis=-2, mode="nearest"), atol=1e-12)
 
@@ -166,3 +167,11 @@ def test_fast_turn_through_180_degrees_round_trips():
     recovered = H.features_to_joints(H.joints_to_features(turned))
     expected = H.canonicalize(H.uniform_skeleton(turned))[:-1]
     assert (recovered - expected).abs().max() < 1e-6
+
+
+def test_joints_to_features_is_differentiable():
+    """The fused in-place passes never overwrite a tensor autograd saved: gradients match finite differences."""
+    joints = synthetic_joints(3, seed=2).double().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda j: H.joints_to_features(j, smooth_sigma=1.0), (joints,), eps=1e-6,
+                                    atol=1e-5, fast_mode=True)
+    assert torch.autograd.gradcheck(H.canonicalize, (joints,), eps=1e-6, atol=1e-5, fast_mode=True)
