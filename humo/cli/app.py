@@ -114,14 +114,23 @@ def _interrupted(code: int) -> None:
     sys.exit(code)
 
 
+def _close_process_group() -> None:
+    """Under ``torchrun`` / ``accelerate launch``: tear the process group down while the interpreter is
+    whole. Left to interpreter finalization, gloo's worker threads can be destroyed still joinable and
+    the process aborts ("terminate called without an active exception", SIGABRT) after its work is done
+    (pytorch/pytorch#190489)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _exit_fast() -> None:
     """After a successful command (every output written and closed), skip the interpreter's teardown:
-    torch's alone costs ~0.3 s of a one-prompt ``humo generate``. Not while child processes or a
-    torch.distributed process group still need the normal shutdown."""
+    torch's alone costs ~0.3 s of a one-prompt ``humo generate``. Not while child processes still need
+    the normal shutdown."""
     import multiprocessing
 
-    dist = sys.modules.get("torch.distributed")
-    if multiprocessing.active_children() or (dist is not None and dist.is_available() and dist.is_initialized()):
+    if multiprocessing.active_children():
         return
     sys.stdout.flush()
     sys.stderr.flush()
@@ -153,8 +162,11 @@ def main() -> None:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except SystemExit as e:
+        _close_process_group()
         if CANCEL.is_set():  # the interrupt was swallowed somewhere: still not a success
             _interrupted(_EXIT_CODE[0])
         if e.code in (None, 0):
             _exit_fast()
         raise
+    finally:
+        _close_process_group()

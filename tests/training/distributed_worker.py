@@ -48,6 +48,9 @@ def main(work: Path) -> None:
     out["protocol"] = protocol_case()
     if rank == 0:
         (work / "dist.json").write_text(json.dumps(out))
+    # left to interpreter finalization, gloo can abort the process after its work is done (SIGABRT,
+    # "terminate called without an active exception"; pytorch/pytorch#190489): close the group first
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
