@@ -1,7 +1,8 @@
 """CoAMD generation latency: one motion of ``--seconds`` at batch 1 and at batch ``--batch``.
 
     python benchmarks/bench_coamd.py [--model runs/coamd-small] [--seconds 4] [--batch 32] [--device cpu]
-        [--steps 18] [--flow-steps 8] [--solver heun] [--cfg 4.5] [--repeats 3] [--threads N]
+        [--steps 18] [--flow-steps 8] [--solver heun] [--cfg 3] [--cfg-rescale 0.7] [--repeats 3]
+        [--threads N]
 
 Reports seconds per call (best of ``--repeats`` after a warm-up), seconds per motion (AITS-style) and
 poses per second (frames generated / second). Text embeddings are computed once beforehand (the
@@ -26,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from humo.guidance import ClassifierFreeGuidance  # noqa: E402
+from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, ClassifierFreeGuidance  # noqa: E402
 from humo.models.text_encoder import CachedTextEncoder  # noqa: E402
 from humo.pipelines.coamd import CoAMD  # noqa: E402
 
@@ -66,7 +67,8 @@ def main() -> None:
     ap.add_argument("--flow-steps", type=int, default=8)
     ap.add_argument("--solver", default="heun")
     ap.add_argument("--baseline", default="euler:32", help="solver:steps of the straightforward last column")
-    ap.add_argument("--cfg", type=float, default=4.5)
+    ap.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE, help="the generation default")
+    ap.add_argument("--cfg-rescale", type=float, default=DEFAULT_CFG_RESCALE, help="the generation default")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
@@ -82,9 +84,10 @@ def main() -> None:
         pipe.text_encoder = CachedTextEncoder.load(str(args.text_cache))
     elif not args.with_text:
         pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
-    guidance = [ClassifierFreeGuidance(args.cfg)]
+    guidance = [ClassifierFreeGuidance(args.cfg, rescale=args.cfg_rescale)]
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "
-          f"steps {args.steps}, flow steps {args.flow_steps} ({args.solver}), cfg {args.cfg:g}")
+          f"steps {args.steps}, flow steps {args.flow_steps} ({args.solver}), "
+          f"cfg {args.cfg:g} rescale {args.cfg_rescale:g}")
     base_solver, base_steps = args.baseline.split(":")
     print(f"| batch | humo s/call | s/motion | poses/s | straightforward s/call | ratio | max joint diff m | "
           f"straightforward {args.baseline} s/call | ratio |")

@@ -125,7 +125,8 @@ def foot_lock(joints: torch.Tensor, contacts: torch.Tensor, blend: int = 3) -> t
 
     Per leg: the ankle is pinned on its contact frames (horizontal position = the mean over the contact
     segment), the toe likewise, each blended over ``blend`` frames; the leg reaches the ankle target by
-    two-bone IK and the toe is placed at the foot's length towards its target. Heights are kept.
+    two-bone IK and the toe is placed at the foot's length: horizontally on its target where that moves its
+    height by at most 2 cm (:func:`_place_toe`), else towards the target. Ankle heights are kept.
     """
     joints = _check(joints)
     lead, t = joints.shape[:-3], joints.shape[-3]
@@ -151,8 +152,26 @@ def foot_lock(joints: torch.Tensor, contacts: torch.Tensor, blend: int = 3) -> t
         toe_goal = targets[1] + (new_ankle - targets[0])
         out[..., knee, :] = new_knee
         out[..., ankle, :] = new_ankle
-        out[..., toe, :] = new_ankle + foot * F.normalize(toe_goal - new_ankle, dim=-1, eps=1e-9)
+        out[..., toe, :] = _place_toe(new_ankle, toe_goal, foot)
     return out.reshape(lead + (t, SMPL22.num_joints, 3))
+
+
+def _place_toe(ankle: torch.Tensor, goal: torch.Tensor, length: torch.Tensor, tolerance: float = 0.02
+               ) -> torch.Tensor:
+    """The toe ``(N, T, 3)`` at ``length`` from the ``ankle``, towards ``goal`` along the ankle-goal line;
+    or, where that changes the toe's height by at most ``tolerance`` metres, horizontally exactly at ``goal``
+    with its height from the foot length (a pinned toe then stays put instead of gliding a few mm/s as the
+    ankle height jitters). The two agree when the ankle-goal distance already is ``length`` (a foot that is
+    not pinned, on a fixed skeleton). A blend between the two over the tolerance band measured worse
+    (more sliding and jerk on the protocol's walks; ``docs/evaluation.md``)."""
+    offset = goal - ankle
+    along = length * F.normalize(offset, dim=-1, eps=1e-9)
+    flat = offset[..., [0, 2]]
+    rise2 = length.squeeze(-1) ** 2 - (flat**2).sum(-1)  # (N, T)
+    rise = torch.where(offset[..., 1] < 0, -1.0, 1.0).to(ankle.dtype) * rise2.clamp(min=0).sqrt()
+    level = torch.stack([flat[..., 0], rise, flat[..., 1]], dim=-1)
+    use = (rise2 >= 0) & ((rise - offset[..., 1]).abs() <= tolerance)
+    return ankle + torch.where(use[..., None], level, along)
 
 
 def plant_root(joints: torch.Tensor, height: float = 0.05, sigma: float = 0.0, soft: bool = False) -> torch.Tensor:

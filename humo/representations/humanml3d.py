@@ -245,19 +245,44 @@ def joints_to_features(joints: torch.Tensor, *, target_lengths=DEFAULT_TARGET_BO
         smooth_sigma: Gaussian sigma (frames) of the IK forward vector.
 
     Every rotation in the pipeline is a yaw (about Y), so it is applied as ``(c x + s z, c z - s x)``
-    on coordinate tensors ``(..., T, J)``; the whole clip batch goes through each step at once.
+    on coordinate tensors ``(..., T, J)``; the clip batch goes through each step at once, in slices of
+    about :data:`_CHUNK_ELEMENTS` joint positions so the per-coordinate planes stay in the CPU's cache.
     """
     sk = get_skeleton(skeleton)
     joints = _check_joints(joints, sk, min_frames=2)
+    target = None if target_lengths is None else _target(target_lengths, sk, joints)
+    lead, t = joints.shape[:-3], joints.shape[-3]
+    flat = joints.reshape((-1,) + joints.shape[-3:])  # (N, T, J, 3)
+    per = max(1, _CHUNK_ELEMENTS // (t * sk.num_joints))
+    if flat.shape[0] <= per or joints.requires_grad or joints.device.type != "cpu":
+        return _features(joints, target, sk, feet_threshold, smooth_sigma)
+    out = joints.new_empty((flat.shape[0], t - 1, feature_blocks(sk.num_joints)["contacts"].stop))
+    for i in range(0, flat.shape[0], per):
+        _features(flat[i:i + per], target, sk, feet_threshold, smooth_sigma, out=out[i:i + per])
+    return out.reshape(lead + out.shape[1:])
+
+
+# joint positions per slice of joints_to_features on CPU (24 clips of 196 frames, by measurement: 8-64 tried).
+# A slice's per-coordinate planes (~0.4 MB each) are reused from cache and from the allocator's free lists;
+# the whole batch-64 at once allocates ~28 MB per call, which glibc hands back to the kernel between calls
+# (page faults: 1,200-1,500 clips/s against 2,550-2,590 in slices; docs/representations.md)
+_CHUNK_ELEMENTS = 24 * 196 * 22
+
+
+def _features(joints: torch.Tensor, target: torch.Tensor | None, sk: Skeleton, feet_threshold: float,
+              smooth_sigma: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`joints_to_features` on checked ``joints (..., T, J, 3)``, ``target`` the uniform offsets or None;
+    written into ``out (..., T-1, 263)`` when given."""
     x, y, z = _coords(joints)  # (..., T, J) each
-    if target_lengths is not None:
-        x, y, z = _uniform_xyz(x, y, z, _target(target_lengths, sk, joints), sk)
+    if target is not None:
+        x, y, z = _uniform_xyz(x, y, z, target, sk)
     x, y, z = _canonical_xyz(x, y, z, sk)  # global positions
     w, qy = _root_yaw(x, y, z, sk, smooth_sigma)  # (..., T) root quaternions (w, 0, qy, 0)
     c, s = _yaw_cs(w, qy)
     lead, n, nj = x.shape[:-2], x.shape[-2] - 1, sk.num_joints
     blocks = feature_blocks(nj)
-    out = x.new_empty(lead + (n, blocks["contacts"].stop))
+    if out is None:
+        out = x.new_empty(lead + (n, blocks["contacts"].stop))
 
     # root: angular velocity arcsin(y of r[t+1] r[t]^-1), velocity in the heading frame, height
     out[..., 0] = torch.asin((qy[..., 1:] * w[..., :-1] - w[..., 1:] * qy[..., :-1]).clamp(-1.0, 1.0))

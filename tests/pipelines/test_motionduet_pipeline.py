@@ -67,7 +67,9 @@ def test_seeds_are_per_sample_and_guidance_changes_the_result(pipe):
     both = pipe.generate(["a person waves", "a person jumps"], frames=20, seed=3, steps=5)
     alone = pipe.generate("a person jumps", frames=20, seed=4, steps=5)
     assert isinstance(alone, Motion) and len(alone) == 20 and alone.seed == 4
-    assert alone.text == "a person jumps" and torch.allclose(both[1].joints, alone.joints, atol=1e-4)
+    # joints to 2 mm: the cleanup puts a pinned toe at height sqrt(L^2 - d^2) under the ankle, which turns the
+    # batch-2 vs batch-1 rounding (4e-5 m here) into 1.1 mm on this random model's nearly level toe
+    assert alone.text == "a person jumps" and torch.allclose(both[1].joints, alone.joints, atol=2e-3)
     f_both, _ = pipe.generate_features(["a person waves", "a person jumps"], [20, 20], seeds=[3, 4], steps=5)
     f_alone, lengths = pipe.generate_features(["a person jumps"], [20], seeds=[4], steps=5)
     assert torch.allclose(f_both[1], f_alone[0], atol=1e-5) and lengths.tolist() == [20]

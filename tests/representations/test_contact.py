@@ -80,6 +80,35 @@ def test_foot_lock_removes_sliding_and_keeps_bone_lengths():
     torch.testing.assert_close(foot_lock(x, torch.zeros(40, 4, dtype=torch.bool)), x)
 
 
+def test_foot_lock_pins_the_toe_when_the_ankle_height_jitters():
+    """A standing foot whose ankle bobs 5 mm (the heel lifting a little, the toe on the floor): the old
+    direction rule swung the toe forward and back by the change in foot pitch (a few mm/s of sliding on
+    every generated standing clip); now both joints of the foot keep their floor positions."""
+    pose = ground(synthetic_joints(1, seed=3))[0]
+    x = pose.expand(40, 22, 3).clone()
+    x[:, [8, 11], 1] += 0.2  # right foot lifted
+    lift = 0.005 * torch.sin(torch.arange(40, dtype=x.dtype) * 0.9) ** 2
+    foot = x[0, 10] - x[0, 7]
+    length = foot.norm()
+    flat = foot[[0, 2]].norm()
+    ankle = x[:, 7].clone()
+    ankle[:, 1] += lift
+    drop = (x[0, 10, 1] - ankle[:, 1])  # the toe stays on the floor: the foot pitches, its length kept
+    reach = (length**2 - drop**2).sqrt()
+    toe = ankle + torch.stack([foot[0] / flat * reach, drop, foot[2] / flat * reach], dim=-1)
+    upper, lower = (x[:, 4] - x[:, 1]).norm(dim=-1), (x[:, 7] - x[:, 4]).norm(dim=-1)
+    x[:, 4], x[:, 7] = two_bone_ik(x[:, 1], x[:, 4], x[:, 7], ankle, upper, lower)
+    x[:, 10] = toe
+    contacts = torch.zeros(40, 4, dtype=torch.bool)
+    contacts[:, :2] = True
+    locked = foot_lock(x, contacts)
+    for j in (7, 10):
+        speed = (locked[1:, j, [0, 2]] - locked[:-1, j, [0, 2]]).norm(dim=-1) * 20
+        assert float(speed.max()) < 1e-4, j
+    assert float(bone_std(locked)) < 1e-6
+    torch.testing.assert_close((locked[:, 10] - locked[:, 7]).norm(dim=-1), length.expand(40), atol=1e-6, rtol=0)
+
+
 def test_blend_weights_stay_on_the_input_device():
     """The blend kernel is made on the contacts' device (a CPU kernel broke foot locking on CUDA); the
     meta device stands in for a GPU here."""

@@ -75,6 +75,16 @@ def test_batched_equals_per_clip(frames, seed):
         torch.testing.assert_close(H.features_to_joints(feats)[i], H.features_to_joints(feats[i]), atol=1e-10, rtol=0)
 
 
+def test_slices_of_a_large_batch_equal_one_pass(monkeypatch):
+    # a (2, 7) batch cut into slices of 3 clips (the last one short) gives the one-pass result
+    batch = synthetic_joints(30, seed=4, batch=(2, 7))
+    whole = H._features(batch, H._target(H.DEFAULT_TARGET_BONE_LENGTHS, H.SMPL22, batch), H.SMPL22, 0.002, 20.0)
+    monkeypatch.setattr(H, "_CHUNK_ELEMENTS", 3 * 30 * 22)
+    sliced = H.joints_to_features(batch)
+    assert sliced.shape == (2, 7, 29, 263)
+    torch.testing.assert_close(sliced, whole, atol=1e-12, rtol=0)  # matmul rounding differs by batch size
+
+
 @settings(max_examples=10, deadline=None)
 @given(st.integers(2, 40), st.integers(0, 1000))
 def test_mirror_twice_is_identity(frames, seed):
