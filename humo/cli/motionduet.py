@@ -39,6 +39,9 @@ def train_motionduet_command(
                                                     "stick-learned (bundled, trained), a trained encoder "
                                                     "folder or a local VideoMAE checkpoint folder."),
     dash_lambda: float = typer.Option(0.1, help="Weight of the DASH loss (0 = off; needs --video)."),
+    dash_margin_cos: float | None = typer.Option(None, help="DASH token margin m_cos: tokens count as aligned "
+                                                 "at cosine >= 1 - m_cos (default 0.1; 0 = always pulled)."),
+    dash_margin_pair: float | None = typer.Option(None, help="DASH pairwise-structure margin (default 0.1)."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the saved weights."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     seed: int = typer.Option(0, help="Model init, batch order and diffusion draws."),
@@ -62,7 +65,7 @@ def train_motionduet_command(
     from humo.training.motionduet import train_motionduet
 
     sizes = {"latent_tokens": latent_tokens, "latent_dim": latent_dim, "kl_weight": kl_weight,
-             "joint_weight": joint_weight}
+             "joint_weight": joint_weight, "dash_margin_cos": dash_margin_cos, "dash_margin_pair": dash_margin_pair}
     result = train_motionduet(corpus, out, preset=preset,
                               model_kwargs={k: v for k, v in sizes.items() if v is not None}, stage=stage,
                               steps=steps, batch_size=batch_size,

@@ -252,7 +252,7 @@ def train_motionduet(corpus_dir: str | Path, out_dir: str | Path, preset: str = 
     for name in ("latent_tokens", "latent_dim"):
         if name in sizes and int(sizes[name]) < 1:
             raise ValueError(f"{name} must be >= 1, got {sizes[name]}")
-    for name in ("kl_weight", "joint_weight"):
+    for name in ("kl_weight", "joint_weight", "dash_margin_cos", "dash_margin_pair"):
         if float(sizes.get(name, 0.0)) < 0:
             raise ValueError(f"{name} must be >= 0, got {sizes[name]}")
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)

@@ -127,6 +127,9 @@ def test_train_on_an_autoencoder_folder(tmp_path):
                          autoencoder_from=tmp_path / "ae", **kw)
     with pytest.raises(FileNotFoundError, match="no autoencoder there"):
         train_motionduet(tmp_path / "corpus", tmp_path / "y", steps=1, autoencoder_from=tmp_path / "none", **kw)
+    with pytest.raises(ValueError, match="dash_margin_cos must be >= 0"):  # before any cache is built
+        train_motionduet(tmp_path / "corpus", tmp_path / "z", steps=1, model_kwargs={"dash_margin_cos": -0.1}, **kw)
+    assert not (tmp_path / "z").exists()
 
 
 def test_mirrored_training_segments(tmp_path):
