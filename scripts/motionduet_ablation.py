@@ -177,8 +177,10 @@ def run(args) -> dict:
                   progress=args.progress, checkpoint_every=max(args.steps, args.vae_steps),
                   log_every=max(1, args.steps // 10),
                   model_kwargs={"latent_tokens": args.latent_tokens} if args.latent_tokens else None)
-    if args.eval_only:  # add rows to an earlier run's report, with its trained models
-        report = json.loads((out / "ablation.json").read_text())
+    if args.eval_only:  # add rows to an earlier run's report (or a new one), with trained models
+        earlier = out / "ablation.json"
+        report = (json.loads(earlier.read_text()) if earlier.is_file()
+                  else {"settings": vars(args), "vae": {}, "train": {}, "rows": {}, "timing": {}})
         report.setdefault("eval_only_runs", []).append(vars(args))
         timing = {**report.pop("timing"), **timing}
         models = {name: out / name / "final" for name in args.variants}
