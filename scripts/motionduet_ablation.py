@@ -226,11 +226,17 @@ def run(args) -> dict:
         timing["evaluator"] = time.perf_counter() - t0
     evaluator.text_encoder = text
     evaluator = evaluator.to(dev).eval()
-    test = TextMotionDataset(corpus, "test", random_crop=False,
-                             generator=torch.Generator().manual_seed(args.seed))
-    if args.test_items and args.test_items < len(test):
-        keep = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))
-        test = torch.utils.data.Subset(test, keep[: args.test_items].tolist())
+    def test_set():
+        """The test split with its caption draws seeded afresh: every row sees the same captions (one
+        dataset shared by all rows gave each later row other draws: real R@1 0.763 vs 0.790)."""
+        test = TextMotionDataset(corpus, "test", random_crop=False,
+                                 generator=torch.Generator().manual_seed(args.seed))
+        if args.test_items and args.test_items < len(test):
+            keep = torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))
+            test = torch.utils.data.Subset(test, keep[: args.test_items].tolist())
+        return test
+
+    test = test_set()
     labels = corpus / "labels.json"
     actions = ({k: v.get("action") for k, v in json.loads(labels.read_text()).items()} if labels.is_file()
                else None)
@@ -259,7 +265,7 @@ def run(args) -> dict:
                                                   steps=args.ddim_steps, guidance=guide, batch_size=256)
 
                 t0 = time.perf_counter()
-                res = evaluate(generate_fn, test, evaluator, **eval_kw)
+                res = evaluate(generate_fn, test_set(), evaluator, **eval_kw)
                 key = f"{name}/{mode}/{gname}"
                 report["rows"][key] = res["generated"]
                 report["real"] = res["real"]
