@@ -50,6 +50,7 @@ def test_main_destroys_the_process_group_whatever_the_outcome(process_group, kee
         seen["initialized_at_exit"] = dist.is_initialized()
         raise SystemExit(0)
 
+    monkeypatch.setattr("sys.argv", ["humo", "generate"])  # without arguments main() shows the help instead
     monkeypatch.setattr(cli_app, "_register", lambda: None)
     monkeypatch.setattr(cli_app, "app", command)
     monkeypatch.setattr(cli_app, "_exit_fast", exit_fast)
