@@ -1,7 +1,7 @@
 """CoAMD generation latency: one motion of ``--seconds`` at batch 1 and at batch ``--batch``.
 
     python benchmarks/bench_coamd.py [--model runs/coamd-small] [--seconds 4] [--batch 32] [--device cpu]
-        [--steps 18] [--flow-steps 8] [--solver heun] [--cfg 3] [--cfg-rescale 0.7] [--repeats 3]
+        [--steps 18] [--flow-steps 8] [--solver heun] [--cfg 3] [--cfg-rescale 0.7] [--contact-steps 50] [--repeats 3]
         [--threads N]
 
 Reports seconds per call (best of ``--repeats`` after a warm-up), seconds per motion (AITS-style) and
@@ -27,7 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, ClassifierFreeGuidance  # noqa: E402
+from humo.guidance import (  # noqa: E402
+    DEFAULT_CFG_RESCALE,
+    DEFAULT_CFG_SCALE,
+    DEFAULT_CONTACT_STEPS,
+    ClassifierFreeGuidance,
+    ContactGuidance,
+)
 from humo.models.text_encoder import CachedTextEncoder  # noqa: E402
 from humo.pipelines.coamd import CoAMD  # noqa: E402
 
@@ -69,6 +75,8 @@ def main() -> None:
     ap.add_argument("--baseline", default="euler:32", help="solver:steps of the straightforward last column")
     ap.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE, help="the generation default")
     ap.add_argument("--cfg-rescale", type=float, default=DEFAULT_CFG_RESCALE, help="the generation default")
+    ap.add_argument("--contact-steps", type=int, default=DEFAULT_CONTACT_STEPS,
+                    help="contact guidance steps (the generation default; 0: off)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
@@ -85,6 +93,8 @@ def main() -> None:
     elif not args.with_text:
         pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
     guidance = [ClassifierFreeGuidance(args.cfg, rescale=args.cfg_rescale)]
+    if args.contact_steps:
+        guidance.append(ContactGuidance(steps=args.contact_steps))
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "
           f"steps {args.steps}, flow steps {args.flow_steps} ({args.solver}), "
           f"cfg {args.cfg:g} rescale {args.cfg_rescale:g}")

@@ -11,7 +11,7 @@ import typer
 from humo.cli.app import UserError, app
 from humo.cli.io import check_output
 
-CONDITIONS = ("none", "cfg", "cfg+recognizer")
+CONDITIONS = ("none", "cfg", "cfg+recognizer", "none+contact", "cfg+contact", "cfg+recognizer+contact")
 
 
 @app.command("evaluate")
@@ -30,6 +30,7 @@ def evaluate_command(
     kinematics: bool = typer.Option(True, "--kinematics/--no-kinematics", help="Also compare each generated "
                                     "motion's kinematics with the real clips of its class (labels.json)."),
     recognizer_scale: float = typer.Option(1.0, help="Recognizer guidance step gamma."),
+    contact_steps: int = typer.Option(50, help="Adam steps of contact guidance (the '+contact' conditions)."),
     steps: int = typer.Option(18, help="AR steps per generation window (CoAMD)."),
     ddim_steps: int = typer.Option(50, help="DDIM steps (MotionDuet)."),
     flow_steps: int = typer.Option(8, help="Flow ODE steps per revealed token."),
@@ -58,6 +59,8 @@ def evaluate_command(
                            ("--recognizer", recognizer)):
         if folder is not None and not folder.is_dir():
             raise FileNotFoundError(f"{option} {folder}: no such folder")
+    if contact_steps < 0:
+        raise UserError(f"--contact-steps must be >= 0, got {contact_steps}")
     if steps < 1 or flow_steps < 1 or ddim_steps < 1:
         raise UserError(f"--steps, --flow-steps and --ddim-steps must be >= 1, got {steps}, {flow_steps}, {ddim_steps}")
     from humo.cli.generate import resolve_model
@@ -75,7 +78,7 @@ def evaluate_command(
 
     from humo.cli.generate import load_model
     from humo.data.atomic import atomic_write_bytes
-    from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
+    from humo.guidance import ClassifierFreeGuidance, ContactGuidance, RecognizerGuidance
     from humo.models.evaluators import load_evaluator
     from humo.pipelines.evaluation import corpus_test_set, evaluate_conditions
     from humo.training.common import pick_device
@@ -89,13 +92,14 @@ def evaluate_command(
     dev = pick_device(device)
     pipe = load_model(kind, where, device, threads, batch=32)
     duet = type(pipe).__name__ == "MotionDuet"
-    if duet and "cfg+recognizer" in names:
-        raise UserError("cfg+recognizer is CoAMD's (MotionDuet takes prediction guidance only)")
+    if duet and any("recognizer" in n for n in names):
+        raise UserError("recognizer guidance is CoAMD's (MotionDuet takes prediction and contact guidance)")
     ev = load_evaluator(evaluator).to(dev)
     guides: dict[str, list] = {}
     for name in names:
-        guide = [] if name == "none" else [ClassifierFreeGuidance(cfg, rescale=cfg_rescale)]
-        if name == "cfg+recognizer":
+        parts = name.split("+")
+        guide = [] if parts[0] == "none" else [ClassifierFreeGuidance(cfg, rescale=cfg_rescale)]
+        if "recognizer" in parts:
             rec = pipe.recognizer
             if recognizer is not None:
                 from humo.models.recognizer import ActionRecognizer
@@ -107,8 +111,12 @@ def evaluate_command(
             guide.append(RecognizerGuidance(rec, scale=recognizer_scale))
         cfg_label = f"CFG {cfg:g}" + (f" rescale {cfg_rescale:g}" if cfg_rescale else "")
         who = "MotionDuet" if duet else "CoAMD"
-        label = {"none": f"{who}, no guidance", "cfg": f"{who} + {cfg_label}",
-                 "cfg+recognizer": f"{who} + {cfg_label} + recognizer {recognizer_scale:g}"}[name]
+        label = f"{who}, no guidance" if parts[0] == "none" else f"{who} + {cfg_label}"
+        if "recognizer" in parts:
+            label += f" + recognizer {recognizer_scale:g}"
+        if "contact" in parts:
+            guide.append(ContactGuidance(steps=contact_steps, fps=pipe.fps))
+            label += f" + contact {contact_steps}"
         guides[label] = guide
     dataset = corpus_test_set(corpus, split)
     real = None

@@ -130,12 +130,15 @@ def _looks_non_english(text: str) -> bool:
 
 
 def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float,
-              cfg_rescale: float | None = None):
-    """``None`` (the pipeline's defaults) unless an option asks for something else; an unset scale or
-    rescale is the pipeline's default (``pipe.DEFAULT_CFG``, ``pipe.DEFAULT_CFG_RESCALE``)."""
-    from humo.guidance import ClassifierFreeGuidance, RecognizerGuidance
+              cfg_rescale: float | None = None, contact_steps: int | None = None):
+    """``None`` (the pipeline's defaults) unless an option asks for something else; an unset scale, rescale
+    or contact-step count is the pipeline's default (``pipe.DEFAULT_CFG``, ``DEFAULT_CFG_RESCALE``,
+    ``DEFAULT_CONTACT_STEPS``; contact guidance by default only where the pipeline decodes joints from
+    tokens)."""
+    from humo.guidance import ClassifierFreeGuidance, ContactGuidance, RecognizerGuidance
 
-    if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and not recognizer_scale:
+    if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and not recognizer_scale \
+            and contact_steps is None:
         return None
     guidance = [ClassifierFreeGuidance(pipe.DEFAULT_CFG if cfg is None else cfg, schedule=cfg_schedule,
                                        rescale=pipe.DEFAULT_CFG_RESCALE if cfg_rescale is None else cfg_rescale)]
@@ -144,6 +147,13 @@ def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: floa
             raise UserError("--recognizer-scale needs a CoAMD model folder with a recognizer/ component")
         pipe.recognizer.text_encoder = pipe.text_encoder
         guidance.append(RecognizerGuidance(pipe.recognizer, scale=recognizer_scale))
+    tokens_to_joints = getattr(getattr(pipe, "model", None), "first_stage", "autoencoder") == "autoencoder"
+    if contact_steps and not tokens_to_joints:
+        raise UserError("--contact-steps needs joints decoded from tokens (CoAMD, or MotionDuet on the "
+                        "autoencoder first stage); this MotionDuet decodes features with a VAE")
+    steps = pipe.DEFAULT_CONTACT_STEPS if contact_steps is None else contact_steps
+    if steps and tokens_to_joints:
+        guidance.append(ContactGuidance(steps=steps, fps=pipe.fps))
     return guidance
 
 
@@ -212,6 +222,9 @@ def generate_command(
                                              "MotionDuet)."),
     recognizer_scale: float = typer.Option(0.0, min=0.0, max=CFG_MAX,
                                            help="Recognizer guidance step (0 = off; CoAMD uses 1)."),
+    contact_steps: int | None = typer.Option(None, min=0, help="Contact guidance: Adam steps on the finished "
+                                             "latents so planted feet stay put and the body keeps its speed "
+                                             "(default 50; 0: off)."),
     plant_root: bool = typer.Option(True, "--plant-root/--no-plant-root", help="Move the body so the stance "
                                     "foot does not slide (off: the generated root path, feet may glide)."),
     foot_lock: bool = typer.Option(True, "--foot-lock/--no-foot-lock", help="Pin planted feet (leg IK)."),
@@ -271,7 +284,7 @@ def generate_command(
     loop = {k: v for k, v in dict(steps=steps, flow_steps=flow_steps, solver=solver).items() if v is not None}
     if video is not None:
         loop["video"] = _read_video_input(pipe, video)
-    guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale)
+    guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale, contact_steps)
     first = secrets.randbelow(2**31 - 1 - len(texts)) if seed is None else seed
     motions = []
     with Progress("generating", len(texts), quiet) as bar:

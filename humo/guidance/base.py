@@ -4,7 +4,7 @@
   The loop asks ``num_passes(step, num_steps)``; with 2 it also evaluates the network on
   ``second_condition(cond, null_cond, generator)`` and combines with ``guidance(pred, pred_2, ...)``.
 * :class:`LatentGuidance` is a hook that returns updated latents after a step (MDM ``cond_fn`` style),
-  e.g. recognizer guidance.
+  e.g. recognizer guidance, or once after the last step (``final``), e.g. contact guidance.
 
 ``step`` counts from 0 to ``num_steps - 1``. ``progress`` (optional, in ``[0, 1]``) is the fraction of
 the work done after this step; loops whose progress is not ``(step + 1) / num_steps`` (a masked
@@ -48,7 +48,14 @@ class PredictionGuidance:
 
 
 class LatentGuidance:
-    """Base class: a hook ``hook(latents, decode, texts, update_mask, lengths) -> latents``."""
+    """Base class: a hook ``hook(latents, decode, texts, update_mask, lengths) -> latents``.
+
+    A step hook (``final = False``, e.g. recognizer guidance) runs after every step on the tokens just
+    revealed; a final hook (``final = True``, e.g. contact guidance) runs once on the finished latents,
+    ``update_mask`` = every token the loop generated.
+    """
+
+    final: bool = False
 
     def __call__(self, latents: torch.Tensor, decode, texts: list[str], update_mask: torch.Tensor,
                  lengths: torch.Tensor | None = None) -> torch.Tensor:

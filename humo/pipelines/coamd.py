@@ -22,7 +22,13 @@ from pathlib import Path
 
 import torch
 
-from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, default_guidance, split_guidance
+from humo.guidance import (
+    DEFAULT_CFG_RESCALE,
+    DEFAULT_CFG_SCALE,
+    DEFAULT_CONTACT_STEPS,
+    default_guidance,
+    split_guidance,
+)
 from humo.models.hub import BUNDLED_MODEL
 from humo.models.text_encoder import check_texts
 from humo.models.text_slot import TextEncoderSlot
@@ -63,6 +69,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
 
     DEFAULT_CFG = DEFAULT_CFG_SCALE  # the CFG of generate / edit when guidance is None (humo.guidance.defaults)
     DEFAULT_CFG_RESCALE = DEFAULT_CFG_RESCALE
+    DEFAULT_CONTACT_STEPS = DEFAULT_CONTACT_STEPS  # contact guidance on the finished latents (0: none)
 
     def __init__(self, autoencoder, transformer, text_encoder=None, recognizer=None,
                  text_encoder_name: str = "minilm", fps: float = FPS, cleanup: MotionCleanup | None = None):
@@ -192,7 +199,11 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             tokens = tokens.clone()
             tokens[reveal] = z
             for hook in hooks:
-                tokens = hook(tokens, self.decode, texts, reveal, lengths=lengths)
+                if not hook.final:
+                    tokens = hook(tokens, self.decode, texts, reveal, lengths=lengths)
+        for hook in hooks:
+            if hook.final:
+                tokens = hook(tokens, self.decode, texts, unknown, lengths=lengths)
         return tokens
 
     # ------------------------------------------------------------------ generation
@@ -263,7 +274,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
                 default, Heun with 8 steps (16 flow-head calls), is as close to the exact ODE solution as
                 Euler with 32 (``benchmarks/quality_flow_steps.py``) at half the calls.
             guidance: guidance object(s); ``None`` -> :func:`humo.guidance.default_guidance` (CFG 3 with
-                rescale 0.7); ``[]`` -> none.
+                rescale 0.7, then contact guidance: planted feet that do not slide); ``[]`` -> none.
             batch_size: prompts per forward pass.
             temperature: initial-noise scale.
             overlap_seconds: context kept between outpainting windows (default half a window).
@@ -279,7 +290,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if guidance is None:
-            guidance = default_guidance()
+            guidance = default_guidance(self.DEFAULT_CONTACT_STEPS)
         w = self.transformer.max_tokens
         overlap = w // 2 if overlap_seconds is None else round(overlap_seconds * self.fps / self.downsample)
         if not 1 <= overlap < w:

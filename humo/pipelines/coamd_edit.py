@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from humo.guidance import ClassifierFreeGuidance
+from humo.guidance import ClassifierFreeGuidance, ContactGuidance
 from humo.models.text_encoder import check_texts
 from humo.pipelines.common import sample_seeds
 from humo.schedulers.flow_matching import Solver
@@ -102,7 +102,10 @@ class CoAMDEditMixin:
         source = self.autoencoder.encode(joints.unsqueeze(0))  # (1, L, D)
         cond = self.encode_text(texts)
         seed = sample_seeds(1, seed, generator)[0]
-        guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)] if guidance is None else guidance
+        if guidance is None:  # CFG, then contact guidance on the regenerated tokens (the kept ones are held)
+            guidance = [ClassifierFreeGuidance(self.DEFAULT_CFG)]
+            if self.DEFAULT_CONTACT_STEPS:
+                guidance.append(ContactGuidance(steps=self.DEFAULT_CONTACT_STEPS, fps=self.fps))
         gens = [torch.Generator().manual_seed(seed)]
         tokens = self.sample_tokens(cond, texts, self.transformer.normalize_latents(source), given.unsqueeze(0),
                                     torch.ones_like(given).unsqueeze(0), gens, steps=steps,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from humo.guidance import ClassifierFreeGuidance, split_guidance
+from humo.guidance import DEFAULT_CONTACT_STEPS, ClassifierFreeGuidance, ContactGuidance, split_guidance
 from humo.models.motionduet.model import MotionDuetModel
 from humo.models.motionduet.video import encode_video_input, load_video_encoder
 from humo.models.motionduet.video_learned import VIDEO_ENCODER_DIR, LearnedVideoEncoder
@@ -63,6 +63,7 @@ class MotionDuet(TextEncoderSlot):
 
     DEFAULT_CFG = 7.5  # MLD's classifier-free guidance scale
     DEFAULT_CFG_RESCALE = 0.0
+    DEFAULT_CONTACT_STEPS = DEFAULT_CONTACT_STEPS  # contact guidance (autoencoder first stage only; 0: none)
 
     def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
                  fps: float = FPS, cleanup: MotionCleanup | None = None, cfg: float | None = None,
@@ -82,8 +83,12 @@ class MotionDuet(TextEncoderSlot):
         self.fps = float(fps)
 
     def default_guidance(self) -> list:
-        """The guidance of ``guidance=None``: ``[ClassifierFreeGuidance(DEFAULT_CFG, rescale=DEFAULT_CFG_RESCALE)]``."""
-        return [ClassifierFreeGuidance(self.DEFAULT_CFG, rescale=self.DEFAULT_CFG_RESCALE)]
+        """The guidance of ``guidance=None``: ``ClassifierFreeGuidance(DEFAULT_CFG, rescale=DEFAULT_CFG_RESCALE)``,
+        then ``ContactGuidance(DEFAULT_CONTACT_STEPS)`` with the autoencoder first stage (joints from tokens)."""
+        out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG, rescale=self.DEFAULT_CFG_RESCALE)]
+        if self.DEFAULT_CONTACT_STEPS and self.model.first_stage == "autoencoder":
+            out.append(ContactGuidance(steps=self.DEFAULT_CONTACT_STEPS, fps=self.fps))
+        return out
 
     # ------------------------------------------------------------------ components
     @property
@@ -164,13 +169,18 @@ class MotionDuet(TextEncoderSlot):
             cond: ``(B, Lc, W)`` fused condition ``H`` (:meth:`MotionDuetModel.condition`).
             generators: one ``torch.Generator`` per sample (initial noise, auto-guidance degradation).
             steps: DDIM steps (50).
-            guidance: a prediction-guidance object or list (CFG or auto-guidance; ``[]`` = none).
+            guidance: a prediction-guidance object or list (CFG or auto-guidance; ``[]`` = none), plus final
+                latent hooks (:class:`humo.guidance.ContactGuidance`, autoencoder first stage only).
             tokens: latent tokens per sample (the autoencoder first stage, required there: ``L = max(tokens)``,
                 the tokens past each count are masked and left as noise); None for the VAE (``L`` fixed).
         """
         pred_g, hooks = split_guidance(guidance)
-        if hooks:
-            raise ValueError("MotionDuet supports prediction guidance (CFG, auto-guidance) only")
+        if any(not h.final for h in hooks):
+            raise ValueError("MotionDuet takes prediction guidance (CFG, auto-guidance) and final latent hooks "
+                             "(contact guidance), not step hooks such as recognizer guidance")
+        if hooks and self.model.first_stage != "autoencoder":
+            raise ValueError("contact guidance needs the autoencoder first stage (joints decoded from tokens); "
+                             "this MotionDuet decodes features with a VAE")
         b, dev = cond.shape[0], cond.device
         if len(generators) != b:
             raise ValueError(f"{len(generators)} generators for {b} samples")
@@ -203,6 +213,8 @@ class MotionDuet(TextEncoderSlot):
             else:
                 eps = self.model.denoise(x, tt, cond, mask).prediction
             x = sched.step(eps, t, x, generator=generators[0]).prev_sample
+        for hook in hooks:  # final hooks on the finished tokens (the autoencoder first stage)
+            x = hook(x, self.model.decode_joints, None, mask, lengths=mask.sum(1) * self.model.downsample)
         return x
 
     # ------------------------------------------------------------------ generation

@@ -50,6 +50,11 @@ def test_generate_prompts_and_edit(model_dir, tmp_path):
     assert made.meta["cleanup"] == {"skeleton": "fixed", "plant_root": True, "foot_lock": False, "plant_sigma": 0.0,
                                     "plant_soft": True, "plant_slack": 0.02}
     assert "rescale=0.0" in made.meta["guidance"][0]
+    assert made.meta["guidance"][1] == "ContactGuidance(steps=50, lr=0.05)"
+    for steps, expect in (("0", []), ("3", ["ContactGuidance(steps=3, lr=0.05)"])):  # contact guidance off / set
+        ok(["generate", "a person walks", "--model", model_dir, "--seconds", "1", "--out", tmp_path / f"c{steps}.json",
+            "--contact-steps", steps, *FAST])
+        assert Motion.load(tmp_path / f"c{steps}.json").meta["guidance"][1:] == expect
     torch.testing.assert_close(bone_lengths(made.joints[0]), bone_lengths(Motion.load(skel_src).joints[0]),
                                atol=1e-4, rtol=0)
     src = tmp_path / "src.npy"

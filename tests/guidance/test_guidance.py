@@ -158,10 +158,20 @@ def test_cfg_rescale_restores_the_conditional_std():
         ClassifierFreeGuidance(4.5, rescale=1.5)
 
 
-def test_default_guidance_is_cfg_with_rescale():
-    from humo.guidance import DEFAULT_CFG_RESCALE, DEFAULT_CFG_SCALE, default_guidance
+def test_default_guidance_is_cfg_with_rescale_then_contact():
+    from humo.guidance import (
+        DEFAULT_CFG_RESCALE,
+        DEFAULT_CFG_SCALE,
+        DEFAULT_CONTACT_STEPS,
+        ContactGuidance,
+        default_guidance,
+    )
 
-    (g,) = default_guidance()
+    g, c = default_guidance()
     assert isinstance(g, ClassifierFreeGuidance)
     assert (g.scale, g.rescale) == (DEFAULT_CFG_SCALE, DEFAULT_CFG_RESCALE) and 0 < g.rescale <= 1
+    assert isinstance(c, ContactGuidance) and c.final and c.steps == DEFAULT_CONTACT_STEPS > 0
+    pred, hooks = split_guidance(default_guidance())
+    assert isinstance(pred, ClassifierFreeGuidance) and [type(h) for h in hooks] == [ContactGuidance]
+    assert [type(x) for x in default_guidance(contact_steps=0)] == [ClassifierFreeGuidance]
     assert default_guidance() is not default_guidance()

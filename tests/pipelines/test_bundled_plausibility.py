@@ -4,7 +4,7 @@ foot sliding.
 Real figures (``REAL``) were measured with :mod:`humo.metrics.kinematics` on every clip of
 ``corpora/bandai-namco`` (all splits, first 80 frames = the 4 s generated here; run: 330 clips, walk: 230,
 wave-right-hand: 208) on 2026-11-30: root speed 0-100 % range and the largest per-clip planted-foot
-sliding of the class. The generated motions use each model's default guidance and cleanup.
+sliding of the class. The generated motions use each model's default guidance (CFG, then contact guidance) and cleanup.
 """
 
 from __future__ import annotations
@@ -35,18 +35,20 @@ def stats(request):
     return {"model": request.param, **per_prompt}
 
 
-SLOW_RUN = ("the planted root moves the body as far as the steps carry it; the bundled CoAMD's run strides give "
-            "0.92 and 1.62 m/s for seeds 0-1 (real runs >= 1.23; 2.2 m/s with --no-plant-root, but then the feet "
-            "glide at 0.85 m/s)")
-
-
 @pytest.mark.parametrize("prompt", list(REAL))
-def test_root_speed_is_inside_the_real_range(stats, prompt, request):
-    if stats["model"] == "coamd" and prompt == "a person runs":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SLOW_RUN))
+def test_root_speed_is_inside_the_real_range(stats, prompt):
+    """Runs failed this for CoAMD before contact guidance (0.92 and 1.62 m/s: the planted root moved the
+    body only as far as the short generated strides carried it)."""
     lo, hi, _ = REAL[prompt]
     speed = stats[prompt]["root_speed"]
     assert bool(((speed >= lo) & (speed <= hi)).all()), f"{prompt}: {speed.tolist()} m/s outside [{lo}, {hi}]"
+
+
+def test_walks_keep_a_walking_pace(stats):
+    """Contact guidance keeps the decoded pace (bundled CoAMD "walks forward": 0.78 m/s median over 6 seeds
+    without it, 1.09 with it; real walks of the class: median 1.21)."""
+    speed = stats["a person walks forward"]["root_speed"]
+    assert float(speed.min()) >= 0.9, speed.tolist()
 
 
 @pytest.mark.parametrize("prompt", list(REAL))

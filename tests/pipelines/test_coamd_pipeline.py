@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from humo.guidance import AutoGuidance, ClassifierFreeGuidance, RecognizerGuidance
+from humo.guidance import (
+    AutoGuidance,
+    ClassifierFreeGuidance,
+    ContactGuidance,
+    LatentGuidance,
+    RecognizerGuidance,
+)
 from humo.metrics.kinematics import bone_std
 from humo.models.autoencoder import MotionAutoencoder
 from humo.models.coamd import CoAMDTransformer
@@ -124,6 +130,33 @@ def test_given_tokens_are_kept_and_hooks_touch_only_revealed(pipe):
     revealed = torch.stack(seen).any(0)
     assert torch.equal(revealed, valid & ~given_mask)  # every unknown valid token revealed exactly once
     assert (torch.stack(seen).sum(0) <= 1).all()
+
+
+def test_a_final_hook_runs_once_on_every_generated_token(pipe):
+    b, l, d = 2, 10, pipe.transformer.latent_dim
+    given = torch.randn(b, l, d)
+    given_mask = torch.zeros(b, l, dtype=torch.bool)
+    given_mask[:, :3] = True
+    valid = torch.ones(b, l, dtype=torch.bool)
+    valid[1, 7:] = False
+    calls = []
+
+    class Final(LatentGuidance):
+        final = True
+
+        def __call__(self, latents, decode, texts, update_mask, lengths=None):
+            calls.append((update_mask.clone(), lengths.tolist()))
+            return latents + update_mask.unsqueeze(-1)  # a mark on exactly the tokens it may change
+
+    args = (pipe.encode_text(["a", "b"]), ["a", "b"], given, given_mask, valid)
+    plain = pipe.sample_tokens(*args, [torch.Generator().manual_seed(i) for i in range(b)], **FAST)
+    out = pipe.sample_tokens(*args, [torch.Generator().manual_seed(i) for i in range(b)], guidance=[Final()],
+                             **FAST)
+    assert len(calls) == 1 and calls[0][1] == [40, 28]
+    assert torch.equal(calls[0][0], valid & ~given_mask)
+    torch.testing.assert_close(out - plain, calls[0][0].unsqueeze(-1).float().expand_as(out))
+    m = pipe.generate("a person walks", seconds=1.2, seed=0, guidance=[ContactGuidance(steps=2)], **FAST)
+    assert m.joints.shape == (24, 22, 3) and torch.isfinite(m.joints).all()
 
 
 def test_recognizer_guidance_with_the_real_recognizer():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from humo.guidance import ClassifierFreeGuidance
+from humo.guidance import ClassifierFreeGuidance, ContactGuidance, LatentGuidance
 from humo.models.autoencoder import AE_PRESETS, MotionAutoencoder
 from humo.models.motionduet import MotionDuetModel
 from humo.pipelines.motionduet import MotionDuet
@@ -87,6 +87,30 @@ def test_generation_lengths_batch_independence_skeleton_and_round_trip(model, tm
     torch.testing.assert_close(again[1].joints, both[1].joints)
     with pytest.raises(ValueError, match="latent tokens per sample"):
         pipe.sample_latents(model.null_condition(1), [torch.Generator()], steps=2)
+
+
+def test_a_final_hook_gets_each_clips_tokens_and_contact_guidance_runs(model):
+    pipe = MotionDuet(model, text_encoder=FakeTextEncoder())
+    seen = []
+
+    class Final(LatentGuidance):
+        final = True
+
+        def __call__(self, latents, decode, texts, update_mask, lengths=None):
+            seen.append((update_mask.clone(), lengths.tolist(), decode(latents[:, :2]).shape))
+            return latents + update_mask.unsqueeze(-1)  # a mark on exactly the tokens it may change
+
+    cond = model.condition(pipe.encode_text(["a", "b"])).fused
+    kw = dict(steps=3, tokens=[5, 3])
+    ref = pipe.sample_latents(cond, [torch.Generator().manual_seed(i) for i in range(2)],
+                              guidance=[ClassifierFreeGuidance(2.0)], **kw)
+    out = pipe.sample_latents(cond, [torch.Generator().manual_seed(i) for i in range(2)],
+                              guidance=[ClassifierFreeGuidance(2.0), Final()], **kw)
+    assert len(seen) == 1 and seen[0][0].sum(1).tolist() == [5, 3] and seen[0][1] == [20, 12]
+    assert seen[0][2] == (2, 8, 22, 3)  # decode: model-space tokens -> joints, 4 frames a token
+    torch.testing.assert_close(out - ref, seen[0][0].unsqueeze(-1).float().expand_as(ref))
+    joints = pipe.generate("a person walks", frames=20, seed=0, steps=3, guidance=[ContactGuidance(steps=2)]).joints
+    assert joints.shape == (20, 22, 3) and torch.isfinite(joints).all()
 
 
 def test_train_on_an_autoencoder_folder(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from humo.guidance import AutoGuidance, ClassifierFreeGuidance, RecognizerGuidance
+from humo.guidance import AutoGuidance, ClassifierFreeGuidance, ContactGuidance, RecognizerGuidance
 from humo.models.motionduet import MotionDuetModel, load_video_encoder
 from humo.motion import Motion
 from humo.pipelines.motionduet import MotionDuet
@@ -127,6 +127,8 @@ def test_user_errors(pipe):
         pipe.generate(["a", "b"], video=[None], frames=8)
     with pytest.raises(ValueError, match="prediction guidance"):
         pipe.generate("a", frames=8, steps=2, guidance=[RecognizerGuidance(type("R", (), {"score": None})())])
+    with pytest.raises(ValueError, match="autoencoder first stage"):  # this one decodes features with a VAE
+        pipe.generate("a", frames=8, steps=2, guidance=[ContactGuidance()])
     with pytest.raises(ValueError, match="video_dim=0"):
         make_pipeline(video=False).generate("a", frames=8, video=torch.zeros(4, 16))
     with pytest.raises(ValueError, match="expects"):
