@@ -128,8 +128,8 @@ class ContactGuidance(LatentGuidance):
                 energy = sum(contact_energy(decode(z[idx, :tokens]), ref, contacts, frames, self.fps,
                                             **self.weights).sum()
                              for tokens, idx, ref, contacts, frames in setup)
-                opt.zero_grad(set_to_none=True)
-                energy.backward()
-                z.grad.mul_(move)  # Adam's update is zero where the gradient always is
+                # the gradient for the latents only: the decoder's parameters get none (and keep no .grad)
+                (grad,) = torch.autograd.grad(energy, z)
+                z.grad = grad * move  # Adam's update is zero where the gradient always is
                 opt.step()
         return torch.where(update_mask.unsqueeze(-1), z.detach(), latents)

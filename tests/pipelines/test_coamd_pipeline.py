@@ -157,6 +157,7 @@ def test_a_final_hook_runs_once_on_every_generated_token(pipe):
     torch.testing.assert_close(out - plain, calls[0][0].unsqueeze(-1).float().expand_as(out))
     m = pipe.generate("a person walks", seconds=1.2, seed=0, guidance=[ContactGuidance(steps=2)], **FAST)
     assert m.joints.shape == (24, 22, 3) and torch.isfinite(m.joints).all()
+    assert all(p.grad is None for p in pipe.autoencoder.parameters())  # gradients for the latents only
 
 
 def test_recognizer_guidance_with_the_real_recognizer():
