@@ -103,13 +103,20 @@ def test_guidance_decides_the_number_of_passes(pipe, monkeypatch):
     assert not torch.allclose(none.joints, cfg.joints)
 
 
-def test_given_tokens_are_kept_and_hooks_touch_only_revealed(pipe):
-    b, l, d = 2, 10, pipe.transformer.latent_dim
-    given = torch.randn(b, l, d)
+def window(pipe, given_tokens: int, second_valid: int, b: int = 2, l: int = 10):
+    """``(given, given_mask, valid)`` of a sampling window: the first ``given_tokens`` tokens given, the
+    second sample ``second_valid`` tokens long."""
+    given = torch.randn(b, l, pipe.transformer.latent_dim)
     given_mask = torch.zeros(b, l, dtype=torch.bool)
-    given_mask[:, :4] = True
+    given_mask[:, :given_tokens] = True
     valid = torch.ones(b, l, dtype=torch.bool)
-    valid[1, 8:] = False
+    valid[1, second_valid:] = False
+    return given, given_mask, valid
+
+
+def test_given_tokens_are_kept_and_hooks_touch_only_revealed(pipe):
+    b = 2
+    given, given_mask, valid = window(pipe, 4, 8)
     seen = []
 
     class Spy(RecognizerGuidance):
@@ -133,12 +140,8 @@ def test_given_tokens_are_kept_and_hooks_touch_only_revealed(pipe):
 
 
 def test_a_final_hook_runs_once_on_every_generated_token(pipe):
-    b, l, d = 2, 10, pipe.transformer.latent_dim
-    given = torch.randn(b, l, d)
-    given_mask = torch.zeros(b, l, dtype=torch.bool)
-    given_mask[:, :3] = True
-    valid = torch.ones(b, l, dtype=torch.bool)
-    valid[1, 7:] = False
+    b = 2
+    given, given_mask, valid = window(pipe, 3, 7)
     calls = []
 
     class Final(LatentGuidance):
