@@ -2,7 +2,8 @@
 
 For every test clip of a corpus (the protocol's test handling: 40 <= frames < 200, one caption drawn per
 clip with the protocol seed), one motion is generated per model from the caption at the clip's length,
-with the model's default guidance. The held-out evaluator embeds captions, generated motions and the
+with the model's default guidance (CFG, then contact guidance; ``--cfg`` with ``--contact-steps``
+replaces it). The held-out evaluator embeds captions, generated motions and the
 real clips. Text -> motion retrieval as in the protocol's R-precision: shuffled batches of 32, each
 caption ranks the batch's 32 motions by Euclidean distance; a hit is its own motion within the top k.
 Averaged over ``--shuffles`` batchings of the same motions, then per action class (``labels.json``).
@@ -53,16 +54,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cfg", type=float, default=None, help="CFG scale (default: the pipeline's default guidance)")
     ap.add_argument("--cfg-rescale", type=float, default=0.7)
+    ap.add_argument("--contact-steps", type=int, default=0,
+                    help="with --cfg: contact guidance steps after it (0: none; the default guidance has 50)")
     ap.add_argument("--plant-root", choices=("on", "off", "both"), default="on",
                     help="the cleanup's plant_root step; both: each model twice, from the same samples")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from humo.cli.generate import load_model, resolve_model
-    from humo.guidance import ClassifierFreeGuidance
+    from humo.guidance import ClassifierFreeGuidance, ContactGuidance
 
     guidance = None if args.cfg is None else ([] if args.cfg == 1.0 else
                                               [ClassifierFreeGuidance(args.cfg, rescale=args.cfg_rescale)])
+    if guidance is not None and args.contact_steps:
+        guidance.append(ContactGuidance(steps=args.contact_steps))
 
     dataset = corpus_test_set(args.corpus)
     items = _Items(dataset, args.seed)
