@@ -1,8 +1,8 @@
 """CoAMD generation latency: one motion of ``--seconds`` at batch 1 and at batch ``--batch``.
 
     python benchmarks/bench_coamd.py [--model runs/coamd-small] [--seconds 4] [--batch 32] [--device cpu]
-        [--steps 18] [--flow-steps 8] [--solver heun] [--cfg 3] [--cfg-rescale 0.7] [--contact-steps 50] [--repeats 3]
-        [--threads N]
+        [--steps 18] [--flow-steps 8] [--solver heun] [--cfg 3] [--cfg-rescale 0.7] [--recognizer-scale 1]
+        [--contact-steps 50] [--repeats 3] [--threads N]
 
 Reports seconds per call (best of ``--repeats`` after a warm-up), seconds per motion (AITS-style) and
 poses per second (frames generated / second). Text embeddings are computed once beforehand (the
@@ -33,6 +33,7 @@ from humo.guidance import (  # noqa: E402
     DEFAULT_CONTACT_STEPS,
     ClassifierFreeGuidance,
     ContactGuidance,
+    RecognizerGuidance,
 )
 from humo.models.text_encoder import CachedTextEncoder  # noqa: E402
 from humo.pipelines.coamd import CoAMD  # noqa: E402
@@ -75,6 +76,8 @@ def main() -> None:
     ap.add_argument("--baseline", default="euler:32", help="solver:steps of the straightforward last column")
     ap.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE, help="the generation default")
     ap.add_argument("--cfg-rescale", type=float, default=DEFAULT_CFG_RESCALE, help="the generation default")
+    ap.add_argument("--recognizer-scale", type=float, default=CoAMD.DEFAULT_RECOGNIZER_SCALE,
+                    help="recognizer guidance (the generation default where the model has a recognizer; 0: off)")
     ap.add_argument("--contact-steps", type=int, default=DEFAULT_CONTACT_STEPS,
                     help="contact guidance steps (the generation default; 0: off)")
     ap.add_argument("--device", default="cpu")
@@ -93,11 +96,15 @@ def main() -> None:
     elif not args.with_text:
         pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
     guidance = [ClassifierFreeGuidance(args.cfg, rescale=args.cfg_rescale)]
+    if args.recognizer_scale and pipe.recognizer is not None:
+        pipe.recognizer.text_encoder = pipe.text_encoder
+        guidance.append(RecognizerGuidance(pipe.recognizer, scale=args.recognizer_scale))
     if args.contact_steps:
         guidance.append(ContactGuidance(steps=args.contact_steps))
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "
           f"steps {args.steps}, flow steps {args.flow_steps} ({args.solver}), "
-          f"cfg {args.cfg:g} rescale {args.cfg_rescale:g}")
+          f"cfg {args.cfg:g} rescale {args.cfg_rescale:g}, recognizer {args.recognizer_scale:g}, "
+          f"contact steps {args.contact_steps}")
     base_solver, base_steps = args.baseline.split(":")
     print(f"| batch | humo s/call | s/motion | poses/s | straightforward s/call | ratio | max joint diff m | "
           f"straightforward {args.baseline} s/call | ratio |")

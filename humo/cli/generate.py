@@ -129,24 +129,26 @@ def _looks_non_english(text: str) -> bool:
     return bool(letters) and sum(ord(c) > 0x24F for c in letters) > 0.3 * len(letters)
 
 
-def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float,
+def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float | None,
               cfg_rescale: float | None = None, contact_steps: int | None = None):
-    """``None`` (the pipeline's defaults) unless an option asks for something else; an unset scale, rescale
-    or contact-step count is the pipeline's default (``pipe.DEFAULT_CFG``, ``DEFAULT_CFG_RESCALE``,
-    ``DEFAULT_CONTACT_STEPS``; contact guidance by default only where the pipeline decodes joints from
-    tokens)."""
+    """``None`` (the pipeline's defaults) unless an option asks for something else; an unset scale, rescale,
+    recognizer scale or contact-step count is the pipeline's default (``pipe.DEFAULT_CFG``,
+    ``DEFAULT_CFG_RESCALE``, ``DEFAULT_RECOGNIZER_SCALE`` where it has a recognizer, ``DEFAULT_CONTACT_STEPS``
+    where it decodes joints from tokens)."""
     from humo.guidance import ClassifierFreeGuidance, ContactGuidance, RecognizerGuidance
 
-    if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and not recognizer_scale \
+    if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and recognizer_scale is None \
             and contact_steps is None:
         return None
     guidance = [ClassifierFreeGuidance(pipe.DEFAULT_CFG if cfg is None else cfg, schedule=cfg_schedule,
                                        rescale=pipe.DEFAULT_CFG_RESCALE if cfg_rescale is None else cfg_rescale)]
-    if recognizer_scale:
-        if getattr(pipe, "recognizer", None) is None:
-            raise UserError("--recognizer-scale needs a CoAMD model folder with a recognizer/ component")
-        pipe.recognizer.text_encoder = pipe.text_encoder
-        guidance.append(RecognizerGuidance(pipe.recognizer, scale=recognizer_scale))
+    rec = getattr(pipe, "recognizer", None)
+    if recognizer_scale and rec is None:
+        raise UserError("--recognizer-scale needs a CoAMD model folder with a recognizer/ component")
+    scale = getattr(pipe, "DEFAULT_RECOGNIZER_SCALE", 0.0) if recognizer_scale is None else recognizer_scale
+    if scale and rec is not None:
+        rec.text_encoder = pipe.text_encoder
+        guidance.append(RecognizerGuidance(rec, scale=scale))
     tokens_to_joints = getattr(getattr(pipe, "model", None), "first_stage", "autoencoder") == "autoencoder"
     if contact_steps and not tokens_to_joints:
         raise UserError("--contact-steps needs joints decoded from tokens (CoAMD, or MotionDuet on the "
@@ -220,8 +222,9 @@ def generate_command(
     cfg_rescale: float | None = typer.Option(None, min=0.0, max=1.0, help="CFG rescale 0..1, keeps speeds "
                                              "real (0 = off; default: the model's, 0.7 for CoAMD, 0 for "
                                              "MotionDuet)."),
-    recognizer_scale: float = typer.Option(0.0, min=0.0, max=CFG_MAX,
-                                           help="Recognizer guidance step (0 = off; CoAMD uses 1)."),
+    recognizer_scale: float | None = typer.Option(None, min=0.0, max=CFG_MAX,
+                                                  help="Recognizer guidance step (default 1 with a model that "
+                                                  "has a recognizer, as the bundled CoAMD; 0 = off)."),
     contact_steps: int | None = typer.Option(None, min=0, help="Contact guidance: Adam steps on the finished "
                                              "latents so planted feet stay put and the body keeps its speed "
                                              "(default 50; 0: off)."),
@@ -342,6 +345,6 @@ def edit_command(
     source = Motion.load(motion)
     pipe = load_model(kind, where, device, threads)
     edited = pipe.edit(source, text, mode=mode, keep=window, seed=seed, steps=steps, flow_steps=flow_steps,
-                       solver=solver, guidance=_guidance(pipe, cfg, "constant", 0.0))
+                       solver=solver, guidance=None if cfg is None else _guidance(pipe, cfg, "constant", 0.0))
     edited.save(out, overwrite=force)
     typer.echo(f"wrote {out} ({edited.duration:.1f} s, {mode} --span {span}, seed {edited.seed}): {edited.text}")

@@ -54,6 +54,18 @@ def contact_energy(joints: torch.Tensor, ref: torch.Tensor, contacts: torch.Tens
     return slide + w_root * root + w_body * body + w_height * height
 
 
+def adam_step(z: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int, lr: float,
+              betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.Tensor:
+    """One Adam update of ``z`` (``torch.optim.Adam``'s, without weight decay; ``m``, ``v`` updated in place,
+    ``step`` counts from 1). Written out because constructing ``torch.optim.Adam`` imports ``torch._dynamo``:
+    1.5 s and 70 MB of a cold ``humo generate``."""
+    b1, b2 = betas
+    m.mul_(b1).add_(grad, alpha=1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    denom = (v.sqrt() / (1 - b2 ** step) ** 0.5).add_(eps)
+    return z.addcdiv(m, denom, value=-lr / (1 - b1 ** step))
+
+
 class ContactGuidance(LatentGuidance):
     """Refine the finished latents so planted feet do not slide (see the module docstring).
 
@@ -121,15 +133,15 @@ class ContactGuidance(LatentGuidance):
                 frames = torch.arange(ref.shape[1], device=ref.device) < n[idx].to(ref.device)[:, None]
                 setup.append((tokens, idx, ref, self._contacts(ref, frames), frames))
         move = update_mask.unsqueeze(-1).to(latents.dtype)
-        with torch.enable_grad():
-            z = latents.detach().clone().requires_grad_(True)
-            opt = torch.optim.Adam([z], lr=self.lr)
-            for _ in range(self.steps):
-                energy = sum(contact_energy(decode(z[idx, :tokens]), ref, contacts, frames, self.fps,
+        z = latents.detach().clone()
+        m, v = torch.zeros_like(z), torch.zeros_like(z)
+        for i in range(1, self.steps + 1):
+            with torch.enable_grad():
+                zg = z.requires_grad_(True)
+                energy = sum(contact_energy(decode(zg[idx, :tokens]), ref, contacts, frames, self.fps,
                                             **self.weights).sum()
                              for tokens, idx, ref, contacts, frames in setup)
                 # the gradient for the latents only: the decoder's parameters get none (and keep no .grad)
-                (grad,) = torch.autograd.grad(energy, z)
-                z.grad = grad * move  # Adam's update is zero where the gradient always is
-                opt.step()
+                (grad,) = torch.autograd.grad(energy, zg)
+            z = adam_step(z.detach(), grad * move, m, v, i, self.lr)
         return torch.where(update_mask.unsqueeze(-1), z.detach(), latents)

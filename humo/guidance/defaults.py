@@ -6,6 +6,9 @@
 * Contact guidance, 50 Adam steps on the finished latents (:class:`humo.guidance.ContactGuidance`): on the
   merged test split (bundled CoAMD, one replication) R@3 0.913 -> 0.924, FID 0.096 -> 0.083, locomotion
   speed inside the real 5-95% range 0.70 -> 0.85 of generations, jerk inside 0.48 -> 0.63.
+
+:meth:`humo.CoAMD.default_guidance` adds recognizer guidance (scale 1) between the two where the pipeline has
+a recognizer: R@3 0.924 -> 0.940, FID 0.083 -> 0.073 on the same protocol.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from humo.guidance import (
     DEFAULT_CFG_RESCALE,
     DEFAULT_CFG_SCALE,
     DEFAULT_CONTACT_STEPS,
+    ClassifierFreeGuidance,
+    RecognizerGuidance,
     default_guidance,
     split_guidance,
 )
@@ -70,6 +72,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
     DEFAULT_CFG = DEFAULT_CFG_SCALE  # the CFG of generate / edit when guidance is None (humo.guidance.defaults)
     DEFAULT_CFG_RESCALE = DEFAULT_CFG_RESCALE
     DEFAULT_CONTACT_STEPS = DEFAULT_CONTACT_STEPS  # contact guidance on the finished latents (0: none)
+    DEFAULT_RECOGNIZER_SCALE = 1.0  # recognizer guidance per AR step when there is a recognizer (0: none)
 
     def __init__(self, autoencoder, transformer, text_encoder=None, recognizer=None,
                  text_encoder_name: str = "minilm", fps: float = FPS, cleanup: MotionCleanup | None = None):
@@ -259,6 +262,20 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
                 out[i] = new if out[i] is None else torch.cat([out[i], new])
         return self.cleanup.apply(decode_by_length(out, self.decode, frames), foot_lock=foot_lock)
 
+    def default_guidance(self) -> list:
+        """The guidance of ``guidance=None`` (``docs/evaluation.md``, "Guidance on the new model"): CFG
+        ``DEFAULT_CFG`` with rescale ``DEFAULT_CFG_RESCALE``; recognizer guidance ``DEFAULT_RECOGNIZER_SCALE``
+        when the pipeline has a recognizer (CoAMD's gradient guidance from MAR); contact guidance
+        ``DEFAULT_CONTACT_STEPS`` on the finished latents."""
+        out = default_guidance(self.DEFAULT_CONTACT_STEPS)  # [CFG, contact guidance]
+        out[0] = ClassifierFreeGuidance(self.DEFAULT_CFG, rescale=self.DEFAULT_CFG_RESCALE)
+        if self.DEFAULT_RECOGNIZER_SCALE and self.recognizer is not None:
+            rec = self.recognizer
+            if getattr(rec, "_text_encoder", None) is None and rec.text_encoder_name == self.text_encoder_name:
+                rec.text_encoder = self.text_encoder  # one encoder for both (the recognizer's own by default)
+            out.insert(1, RecognizerGuidance(self.recognizer, scale=self.DEFAULT_RECOGNIZER_SCALE))
+        return out
+
     def generate(self, text: str | list[str], seconds=None, frames=None, seed: int | None = None,
                  steps: int = 18, flow_steps: int = 8, solver: Solver | str = Solver.HEUN, guidance=None,
                  batch_size: int = 32, generator: torch.Generator | None = None, temperature: float = 1.0,
@@ -273,8 +290,9 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
             steps: AR steps; flow_steps, solver: the flow ODE per token (``heun`` / ``euler``). The
                 default, Heun with 8 steps (16 flow-head calls), is as close to the exact ODE solution as
                 Euler with 32 (``benchmarks/quality_flow_steps.py``) at half the calls.
-            guidance: guidance object(s); ``None`` -> :func:`humo.guidance.default_guidance` (CFG 3 with
-                rescale 0.7, then contact guidance: planted feet that do not slide); ``[]`` -> none.
+            guidance: guidance object(s); ``None`` -> :meth:`default_guidance` (CFG 3 with rescale 0.7,
+                recognizer guidance where the pipeline has a recognizer, then contact guidance: planted feet
+                that do not slide); ``[]`` -> none.
             batch_size: prompts per forward pass.
             temperature: initial-noise scale.
             overlap_seconds: context kept between outpainting windows (default half a window).
@@ -290,7 +308,7 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if guidance is None:
-            guidance = default_guidance(self.DEFAULT_CONTACT_STEPS)
+            guidance = self.default_guidance()
         w = self.transformer.max_tokens
         overlap = w // 2 if overlap_seconds is None else round(overlap_seconds * self.fps / self.downsample)
         if not 1 <= overlap < w:

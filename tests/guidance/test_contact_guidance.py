@@ -111,3 +111,21 @@ def test_noop_and_errors():
         with pytest.raises(ValueError):
             ContactGuidance(**bad)
     assert ContactGuidance.final and "steps=50" in repr(ContactGuidance())
+
+
+def test_adam_step_is_torch_adam():
+    from humo.guidance.contact import adam_step
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(3, 5, generator=g)
+    ours = torch.randn(3, 5, generator=g)
+    theirs = ours.clone().requires_grad_(True)
+    opt = torch.optim.Adam([theirs], lr=0.05)
+    m, v = torch.zeros_like(ours), torch.zeros_like(ours)
+    for step in range(1, 31):
+        adam_grad = 2 * (ours - target) * torch.linspace(0.1, 3.0, 5)  # badly scaled quadratic
+        ours = adam_step(ours, adam_grad, m, v, step, lr=0.05)
+        opt.zero_grad()
+        ((theirs - target).square() * torch.linspace(0.1, 3.0, 5)).sum().backward()
+        opt.step()
+    torch.testing.assert_close(ours, theirs.detach(), rtol=1e-5, atol=1e-6)

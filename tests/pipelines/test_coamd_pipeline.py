@@ -163,6 +163,22 @@ def test_a_final_hook_runs_once_on_every_generated_token(pipe):
     assert all(p.grad is None for p in pipe.autoencoder.parameters())  # gradients for the latents only
 
 
+def test_default_guidance_cfg_then_recognizer_where_there_is_one_then_contact(pipe, monkeypatch):
+    kinds = [type(g) for g in pipe.default_guidance()]
+    assert kinds == [ClassifierFreeGuidance, ContactGuidance]  # no recognizer in this pipeline
+    with_rec = make_pipeline(recognizer=True)
+    cfg, rec, contact = with_rec.default_guidance()
+    assert (cfg.scale, cfg.rescale) == (CoAMD.DEFAULT_CFG, CoAMD.DEFAULT_CFG_RESCALE)
+    assert isinstance(rec, RecognizerGuidance) and rec.scale == CoAMD.DEFAULT_RECOGNIZER_SCALE > 0
+    assert isinstance(contact, ContactGuidance) and contact.steps == CoAMD.DEFAULT_CONTACT_STEPS
+    monkeypatch.setattr(with_rec, "DEFAULT_RECOGNIZER_SCALE", 0.0)
+    monkeypatch.setattr(with_rec, "DEFAULT_CONTACT_STEPS", 0)
+    assert [type(g) for g in with_rec.default_guidance()] == [ClassifierFreeGuidance]
+    m = make_pipeline(recognizer=True).generate("a person kicks", seconds=1.2, seed=0, **FAST)
+    assert [g.split("(")[0] for g in m.meta["guidance"]] == ["ClassifierFreeGuidance", "RecognizerGuidance",
+                                                             "ContactGuidance"]
+
+
 def test_recognizer_guidance_with_the_real_recognizer():
     p = make_pipeline(recognizer=True)
     plain = p.generate("a person kicks", seconds=1.2, seed=0, guidance=[], **FAST)
@@ -271,10 +287,12 @@ def test_save_load_round_trip(tmp_path):
     names = {f.name for f in (tmp_path / "pipe").iterdir()}
     assert names == {"autoencoder", "coamd", "recognizer", "pipeline.json"}
     q = CoAMD.from_pretrained(tmp_path / "pipe", text_encoder=FakeTextEncoder())
-    assert q._recognizer is None  # generation alone never loads the recognizer
-    q.generate("kick", seconds=1, seed=2, **FAST)
+    assert q._recognizer is None  # loaded on first use: generation without recognizer guidance never does
+    q.generate("kick", seconds=1, seed=2, guidance=[ClassifierFreeGuidance(3.0)], **FAST)
     assert q._recognizer is None
-    assert q.recognizer is not None and q.text_encoder_name == "minilm"
+    q.generate("kick", seconds=1, seed=2, **FAST)  # the default guidance includes recognizer guidance
+    assert q._recognizer is not None and q.recognizer.text_encoder is q.text_encoder  # one shared encoder
+    assert q.text_encoder_name == "minilm"
     for a, b in ((p.transformer, q.transformer), (p.autoencoder, q.autoencoder), (p.recognizer, q.recognizer)):
         sa, sb = a.state_dict(), b.state_dict()
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
