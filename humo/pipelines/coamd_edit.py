@@ -124,7 +124,8 @@ class CoAMDEditMixin:
         ``suffix`` ``[start, T)``, ``outpaint`` ``[start, end)``, ``inpaint`` all but ``[start, end)``;
         a bool ``(T,)`` mask can be given instead. Tokens whose 4 frames are all kept are copied from
         the encoded input exactly; kept joints are reproduced up to the autoencoder's error. The
-        output starts at the input's frame-0 root position and has the input's length.
+        output starts at the input's frame-0 root position and has the input's length. ``guidance=None``:
+        CFG ``DEFAULT_CFG``, then contact guidance on the regenerated tokens (no recognizer guidance).
         """
         from humo.motion import Motion
 
