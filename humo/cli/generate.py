@@ -131,32 +131,16 @@ def _looks_non_english(text: str) -> bool:
 
 def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float | None,
               cfg_rescale: float | None = None, contact_steps: int | None = None):
-    """``None`` (the pipeline's defaults) unless an option asks for something else; an unset scale, rescale,
-    recognizer scale or contact-step count is the pipeline's default (``pipe.DEFAULT_CFG``,
-    ``DEFAULT_CFG_RESCALE``, ``DEFAULT_RECOGNIZER_SCALE`` where it has a recognizer, ``DEFAULT_CONTACT_STEPS``
-    where it decodes joints from tokens)."""
-    from humo.guidance import ClassifierFreeGuidance, ContactGuidance, RecognizerGuidance
-
+    """``None`` (the pipeline's defaults) unless an option asks for something else; then
+    ``pipe.default_guidance`` with those parts overridden (unset ones stay the pipeline's)."""
     if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and recognizer_scale is None \
             and contact_steps is None:
         return None
-    guidance = [ClassifierFreeGuidance(pipe.DEFAULT_CFG if cfg is None else cfg, schedule=cfg_schedule,
-                                       rescale=pipe.DEFAULT_CFG_RESCALE if cfg_rescale is None else cfg_rescale)]
-    rec = getattr(pipe, "recognizer", None)
-    if recognizer_scale and rec is None:
-        raise UserError("--recognizer-scale needs a CoAMD model folder with a recognizer/ component")
-    scale = getattr(pipe, "DEFAULT_RECOGNIZER_SCALE", 0.0) if recognizer_scale is None else recognizer_scale
-    if scale and rec is not None:
-        rec.text_encoder = pipe.text_encoder
-        guidance.append(RecognizerGuidance(rec, scale=scale))
-    tokens_to_joints = getattr(getattr(pipe, "model", None), "first_stage", "autoencoder") == "autoencoder"
-    if contact_steps and not tokens_to_joints:
-        raise UserError("--contact-steps needs joints decoded from tokens (CoAMD, or MotionDuet on the "
-                        "autoencoder first stage); this MotionDuet decodes features with a VAE")
-    steps = pipe.DEFAULT_CONTACT_STEPS if contact_steps is None else contact_steps
-    if steps and tokens_to_joints:
-        guidance.append(ContactGuidance(steps=steps, fps=pipe.fps))
-    return guidance
+    try:
+        return pipe.default_guidance(cfg=cfg, rescale=cfg_rescale, schedule=cfg_schedule,
+                                     recognizer_scale=recognizer_scale, contact_steps=contact_steps)
+    except ValueError as e:  # a part this model cannot take: a usage error
+        raise UserError(str(e)) from None
 
 
 def _plan_outputs(out: Path, n: int, force: bool) -> tuple[Path | None, list[Path], list[Path | None]]:

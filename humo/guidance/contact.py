@@ -121,7 +121,8 @@ class ContactGuidance(LatentGuidance):
             return latents
         b, l, _ = latents.shape
         with torch.no_grad():
-            k = decode(latents[:1]).shape[1] // l  # frames per token
+            full = decode(latents)  # every clip over all L tokens: gives the frames per token
+        k = full.shape[1] // l
         n = torch.full((b,), l * k) if lengths is None else lengths.detach().cpu().long().clamp(1, l * k)
         groups: dict[int, list[int]] = {}
         for i, f in enumerate(n.tolist()):
@@ -129,7 +130,7 @@ class ContactGuidance(LatentGuidance):
         setup = []
         with torch.no_grad():
             for tokens, idx in groups.items():
-                ref = decode(latents[idx, :tokens])
+                ref = full[idx] if tokens == l else decode(latents[idx, :tokens])
                 frames = torch.arange(ref.shape[1], device=ref.device) < n[idx].to(ref.device)[:, None]
                 setup.append((tokens, idx, ref, self._contacts(ref, frames), frames))
         move = update_mask.unsqueeze(-1).to(latents.dtype)

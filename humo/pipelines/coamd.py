@@ -27,8 +27,8 @@ from humo.guidance import (
     DEFAULT_CFG_SCALE,
     DEFAULT_CONTACT_STEPS,
     ClassifierFreeGuidance,
+    ContactGuidance,
     RecognizerGuidance,
-    default_guidance,
     split_guidance,
 )
 from humo.models.hub import BUNDLED_MODEL
@@ -262,18 +262,25 @@ class CoAMD(TextEncoderSlot, CoAMDEditMixin):
                 out[i] = new if out[i] is None else torch.cat([out[i], new])
         return self.cleanup.apply(decode_by_length(out, self.decode, frames), foot_lock=foot_lock)
 
-    def default_guidance(self) -> list:
-        """The guidance of ``guidance=None`` (``docs/evaluation.md``, "Guidance on the new model"): CFG
-        ``DEFAULT_CFG`` with rescale ``DEFAULT_CFG_RESCALE``; recognizer guidance ``DEFAULT_RECOGNIZER_SCALE``
-        when the pipeline has a recognizer (CoAMD's gradient guidance from MAR); contact guidance
-        ``DEFAULT_CONTACT_STEPS`` on the finished latents."""
-        out = default_guidance(self.DEFAULT_CONTACT_STEPS)  # [CFG, contact guidance]
-        out[0] = ClassifierFreeGuidance(self.DEFAULT_CFG, rescale=self.DEFAULT_CFG_RESCALE)
-        if self.DEFAULT_RECOGNIZER_SCALE and self.recognizer is not None:
-            rec = self.recognizer
+    def default_guidance(self, cfg: float | None = None, rescale: float | None = None, schedule: str = "constant",
+                         recognizer_scale: float | None = None, contact_steps: int | None = None) -> list:
+        """The guidance of ``guidance=None`` (``docs/evaluation.md``, "Guidance on the new model"), any part
+        overridden: CFG ``DEFAULT_CFG`` with rescale ``DEFAULT_CFG_RESCALE``; recognizer guidance
+        ``DEFAULT_RECOGNIZER_SCALE`` when the pipeline has a recognizer (CoAMD's gradient guidance from MAR);
+        contact guidance ``DEFAULT_CONTACT_STEPS`` on the finished latents. 0 turns a part off."""
+        out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG if cfg is None else cfg, schedule=schedule,
+                                            rescale=self.DEFAULT_CFG_RESCALE if rescale is None else rescale)]
+        rec = self.recognizer
+        if recognizer_scale and rec is None:
+            raise ValueError("recognizer guidance needs a CoAMD model folder with a recognizer/ component")
+        scale = self.DEFAULT_RECOGNIZER_SCALE if recognizer_scale is None else recognizer_scale
+        if scale and rec is not None:
             if getattr(rec, "_text_encoder", None) is None and rec.text_encoder_name == self.text_encoder_name:
                 rec.text_encoder = self.text_encoder  # one encoder for both (the recognizer's own by default)
-            out.insert(1, RecognizerGuidance(self.recognizer, scale=self.DEFAULT_RECOGNIZER_SCALE))
+            out.append(RecognizerGuidance(rec, scale=scale))
+        steps = self.DEFAULT_CONTACT_STEPS if contact_steps is None else contact_steps
+        if steps:
+            out.append(ContactGuidance(steps=steps, fps=self.fps))
         return out
 
     def generate(self, text: str | list[str], seconds=None, frames=None, seed: int | None = None,

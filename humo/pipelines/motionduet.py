@@ -82,12 +82,22 @@ class MotionDuet(TextEncoderSlot):
         self.scheduler = scheduler if scheduler is not None else model.make_scheduler()
         self.fps = float(fps)
 
-    def default_guidance(self) -> list:
-        """The guidance of ``guidance=None``: ``ClassifierFreeGuidance(DEFAULT_CFG, rescale=DEFAULT_CFG_RESCALE)``,
-        then ``ContactGuidance(DEFAULT_CONTACT_STEPS)`` with the autoencoder first stage (joints from tokens)."""
-        out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG, rescale=self.DEFAULT_CFG_RESCALE)]
-        if self.DEFAULT_CONTACT_STEPS and self.model.first_stage == "autoencoder":
-            out.append(ContactGuidance(steps=self.DEFAULT_CONTACT_STEPS, fps=self.fps))
+    def default_guidance(self, cfg: float | None = None, rescale: float | None = None, schedule: str = "constant",
+                         recognizer_scale: float | None = None, contact_steps: int | None = None) -> list:
+        """The guidance of ``guidance=None``, any part overridden (as :meth:`humo.CoAMD.default_guidance`):
+        ``ClassifierFreeGuidance(DEFAULT_CFG, rescale=DEFAULT_CFG_RESCALE)``, then
+        ``ContactGuidance(DEFAULT_CONTACT_STEPS)`` with the autoencoder first stage (joints from tokens)."""
+        if recognizer_scale:
+            raise ValueError("recognizer guidance is CoAMD's (MotionDuet takes prediction and contact guidance)")
+        out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG if cfg is None else cfg, schedule=schedule,
+                                            rescale=self.DEFAULT_CFG_RESCALE if rescale is None else rescale)]
+        tokens_to_joints = self.model.first_stage == "autoencoder"
+        if contact_steps and not tokens_to_joints:
+            raise ValueError("contact guidance needs joints decoded from tokens (the autoencoder first stage); "
+                             "this MotionDuet decodes features with a VAE")
+        steps = self.DEFAULT_CONTACT_STEPS if contact_steps is None else contact_steps
+        if steps and tokens_to_joints:
+            out.append(ContactGuidance(steps=steps, fps=self.fps))
         return out
 
     # ------------------------------------------------------------------ components

@@ -171,6 +171,10 @@ def test_default_guidance_cfg_then_recognizer_where_there_is_one_then_contact(pi
     assert (cfg.scale, cfg.rescale) == (CoAMD.DEFAULT_CFG, CoAMD.DEFAULT_CFG_RESCALE)
     assert isinstance(rec, RecognizerGuidance) and rec.scale == CoAMD.DEFAULT_RECOGNIZER_SCALE > 0
     assert isinstance(contact, ContactGuidance) and contact.steps == CoAMD.DEFAULT_CONTACT_STEPS
+    cfg, contact = with_rec.default_guidance(cfg=2.0, rescale=0.0, recognizer_scale=0, contact_steps=7)
+    assert (cfg.scale, cfg.rescale, contact.steps) == (2.0, 0.0, 7)  # parts overridden, 0 turns one off
+    with pytest.raises(ValueError, match="recognizer"):
+        pipe.default_guidance(recognizer_scale=1.0)
     monkeypatch.setattr(with_rec, "DEFAULT_RECOGNIZER_SCALE", 0.0)
     monkeypatch.setattr(with_rec, "DEFAULT_CONTACT_STEPS", 0)
     assert [type(g) for g in with_rec.default_guidance()] == [ClassifierFreeGuidance]

@@ -129,6 +129,11 @@ def test_user_errors(pipe):
         pipe.generate("a", frames=8, steps=2, guidance=[RecognizerGuidance(type("R", (), {"score": None})())])
     with pytest.raises(ValueError, match="autoencoder first stage"):  # this one decodes features with a VAE
         pipe.generate("a", frames=8, steps=2, guidance=[ContactGuidance()])
+    assert [type(g) for g in pipe.default_guidance()] == [ClassifierFreeGuidance]  # no contact guidance on a VAE
+    with pytest.raises(ValueError, match="autoencoder first stage"):
+        pipe.default_guidance(contact_steps=5)
+    with pytest.raises(ValueError, match="CoAMD's"):
+        pipe.default_guidance(recognizer_scale=1.0)
     with pytest.raises(ValueError, match="video_dim=0"):
         make_pipeline(video=False).generate("a", frames=8, video=torch.zeros(4, 16))
     with pytest.raises(ValueError, match="expects"):
