@@ -27,14 +27,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from humo.guidance import (  # noqa: E402
-    DEFAULT_CFG_RESCALE,
-    DEFAULT_CFG_SCALE,
-    DEFAULT_CONTACT_STEPS,
-    ClassifierFreeGuidance,
-    ContactGuidance,
-    RecognizerGuidance,
-)
 from humo.models.text_encoder import CachedTextEncoder  # noqa: E402
 from humo.pipelines.coamd import CoAMD  # noqa: E402
 
@@ -74,11 +66,11 @@ def main() -> None:
     ap.add_argument("--flow-steps", type=int, default=8)
     ap.add_argument("--solver", default="heun")
     ap.add_argument("--baseline", default="euler:32", help="solver:steps of the straightforward last column")
-    ap.add_argument("--cfg", type=float, default=DEFAULT_CFG_SCALE, help="the generation default")
-    ap.add_argument("--cfg-rescale", type=float, default=DEFAULT_CFG_RESCALE, help="the generation default")
+    ap.add_argument("--cfg", type=float, default=CoAMD.DEFAULT_CFG, help="the generation default")
+    ap.add_argument("--cfg-rescale", type=float, default=CoAMD.DEFAULT_CFG_RESCALE, help="the generation default")
     ap.add_argument("--recognizer-scale", type=float, default=CoAMD.DEFAULT_RECOGNIZER_SCALE,
                     help="recognizer guidance (the generation default where the model has a recognizer; 0: off)")
-    ap.add_argument("--contact-steps", type=int, default=DEFAULT_CONTACT_STEPS,
+    ap.add_argument("--contact-steps", type=int, default=CoAMD.DEFAULT_CONTACT_STEPS,
                     help="contact guidance steps (the generation default; 0: off)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=3)
@@ -95,12 +87,11 @@ def main() -> None:
         pipe.text_encoder = CachedTextEncoder.load(str(args.text_cache))
     elif not args.with_text:
         pipe.text_encoder = CachedTextEncoder.build(texts, pipe.text_encoder)
-    guidance = [ClassifierFreeGuidance(args.cfg, rescale=args.cfg_rescale)]
-    if args.recognizer_scale and pipe.recognizer is not None:
-        pipe.recognizer.text_encoder = pipe.text_encoder
-        guidance.append(RecognizerGuidance(pipe.recognizer, scale=args.recognizer_scale))
-    if args.contact_steps:
-        guidance.append(ContactGuidance(steps=args.contact_steps))
+    if pipe.recognizer is not None:
+        pipe.recognizer.text_encoder = pipe.text_encoder  # the cached prompts serve both
+    guidance = pipe.default_guidance(cfg=args.cfg, rescale=args.cfg_rescale,
+                                     recognizer_scale=args.recognizer_scale if pipe.recognizer is not None else 0,
+                                     contact_steps=args.contact_steps)
     print(f"model {args.model}, device {args.device}, threads {torch.get_num_threads()}, {args.seconds:g} s, "
           f"steps {args.steps}, flow steps {args.flow_steps} ({args.solver}), "
           f"cfg {args.cfg:g} rescale {args.cfg_rescale:g}, recognizer {args.recognizer_scale:g}, "
