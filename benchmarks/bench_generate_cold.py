@@ -73,6 +73,9 @@ def main() -> None:
     cases = {
         "humo generate (CLI)": [sys.executable, "-m", "humo", "generate", args.prompt, "--out", out, "--seed", "0",
                                 "--force"],
+        "humo generate, CFG only (--recognizer-scale 0 --contact-steps 0)": [
+            sys.executable, "-m", "humo", "generate", args.prompt, "--out", out, "--seed", "0", "--force",
+            "--recognizer-scale", "0", "--contact-steps", "0"],
         "straightforward script": [sys.executable, "-c", STRAIGHTFORWARD, args.prompt, out],
         "floor: import torch": [sys.executable, "-c", "import torch"],
     }

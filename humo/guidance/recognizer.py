@@ -37,13 +37,27 @@ class RecognizerGuidance(LatentGuidance):
         self.scale = float(scale)
         self.weights = tuple(float(w) for w in weights)
         self.eps = float(eps)
+        self._text_cache: tuple | None = None  # (key, embeddings) of the last prompts
 
     def __repr__(self) -> str:
         return f"RecognizerGuidance(scale={self.scale}, weights={self.weights})"
 
+    def text_embeddings(self, texts):
+        """The recognizer's frozen sentence embeddings of ``texts``, computed once per prompt list: a sampling
+        loop calls the guidance at every step with the same prompts (18 text-encoder passes per motion
+        otherwise). Tensors, and recognizers without ``encode_texts``, pass through unchanged."""
+        if not isinstance(texts, (str, list, tuple)) or not hasattr(self.recognizer, "encode_texts"):
+            return texts
+        key = ((texts,) if isinstance(texts, str) else tuple(texts), str(getattr(self.recognizer, "device", "")),
+               id(getattr(self.recognizer, "text_encoder", None)))
+        if self._text_cache is None or self._text_cache[0] != key:
+            self._text_cache = (key, self.recognizer.encode_texts(texts if isinstance(texts, str) else list(texts)))
+        return self._text_cache[1]
+
     def gradient(self, latents: torch.Tensor, decode: Callable[[torch.Tensor], torch.Tensor], texts,
                  lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Per-sample normalised ``dS/dz`` ``(B, L, D)`` at ``latents``."""
+        texts = self.text_embeddings(texts)
         with torch.enable_grad():
             z = latents.detach().requires_grad_(True)
             joints = decode(z)

@@ -226,3 +226,26 @@ def test_default_text_encoder_is_minilm():
     assert emb.shape == (2, 512) and model.text_encoder.dim == 384
     assert not any(k.startswith("_text") for k in model.state_dict())
     assert len(model.recognize(torch.zeros(1, 8, 22, 3), top_k=5)[0]) == 2
+
+
+def test_recognizer_guidance_encodes_the_prompts_once():
+    """A sampling loop calls the guidance at every step with the same prompts: one text-encoder pass, the
+    same update as encoding them every time."""
+    from humo.guidance import RecognizerGuidance
+
+    model = _model()
+    z = torch.randn(2, 6, 4)
+    w = torch.randn(4, 22 * 3) * 0.1
+
+    def decode(latents):  # (B, L, 4) -> (B, 2 L, 22, 3), differentiable
+        return (latents @ w).repeat_interleave(2, dim=1).unflatten(-1, (22, 3)) + _joints(2, 12)
+
+    texts = ["a person walks", "a person kicks"]
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    guide = RecognizerGuidance(model, scale=0.5)
+    outs = [guide(z, decode, texts, mask) for _ in range(3)]
+    assert model.text_encoder.seen == texts  # encoded once for three steps
+    fresh = RecognizerGuidance(model, scale=0.5)(z, decode, texts, mask)
+    assert all(torch.allclose(o, fresh, atol=1e-6) for o in outs)
+    guide(z, decode, ["a person runs", "a person kicks"], mask)  # new prompts: encoded again
+    assert model.text_encoder.seen[-2:] == ["a person runs", "a person kicks"]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from humo.models.attention import padding_mask
 from humo.models.evaluators._common import set_feature_stats
 from humo.models.hub import HubModel
 from humo.models.text_slot import TextEncoderSlot
@@ -116,7 +117,7 @@ class ContrastiveEvaluator(TextEncoderSlot, HubModel):
         x = torch.cat([self.query.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1 + T, latent)
         x = x + sinusoidal_positions(x.shape[1], self.latent_dim, x.device)
         mask = lengths_to_mask(lengths + 1, x.shape[1])  # (B, 1 + T) True = valid; the query is valid
-        x = self.motion_encoder(x, src_key_padding_mask=~mask)  # pad_mask: True = ignored
+        x = self.motion_encoder(x, src_key_padding_mask=padding_mask(mask))
         return F.normalize(self.motion_out(x[:, 0]), dim=-1)
 
     def encode_text(self, sentence: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from humo.models.attention import padding_mask
+
 
 def sinusoidal_table(length: int, dim: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """``(length, dim)`` sine/cosine position table (``dim`` even)."""
@@ -56,7 +58,7 @@ class SkipTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x (B, S, W)``, ``mask (B, S)`` bool True = valid (None: all valid) -> ``(B, S, W)``."""
-        pad_mask = None if mask is None else ~mask  # True = ignored by attention
+        pad_mask = padding_mask(mask)  # True = ignored by attention; None: all valid
         skips = []
         for block in self.input_blocks:
             x = block(x, src_key_padding_mask=pad_mask)

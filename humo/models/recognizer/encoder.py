@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from humo.models.attention import padding_mask
 from humo.representations.streams import to_streams
 
 STREAM_NAMES = {"j": "joints", "b": "bones", "m": "motion"}
@@ -80,7 +81,7 @@ class StreamEncoder(nn.Module):
         tokens = tokens + sinusoidal(tokens.shape[1], tokens.shape[2], x.device, x.dtype)
         seq = torch.cat([self.cls.expand(b, -1, -1), tokens], dim=1)  # (B, 1 + N, W)
         valid = torch.cat([torch.ones_like(tmask[:, :1]), tmask], dim=1)
-        out = self.norm(self.encoder(seq, src_key_padding_mask=~valid))  # pad_mask: True = padding
+        out = self.norm(self.encoder(seq, src_key_padding_mask=padding_mask(valid)))
         return out[:, 1:], out[:, 0]
 
 
@@ -99,5 +100,5 @@ class FusionEncoder(nn.Module):
         b = mask.shape[0]
         seq = [self.cls.expand(b, -1, -1)] + [t + self.stream_embed[i] for i, t in enumerate(tokens)]
         valid = torch.cat([torch.ones_like(mask[:, :1])] + [mask] * len(tokens), dim=1)
-        out = self.encoder(torch.cat(seq, dim=1), src_key_padding_mask=~valid)  # pad_mask: True = padding
+        out = self.encoder(torch.cat(seq, dim=1), src_key_padding_mask=padding_mask(valid))
         return self.norm(out[:, 0])
