@@ -129,6 +129,10 @@ def evaluate_command(
                                          mm_prompts=mm_prompts, mm_repeats=mm_repeats, progress=progress,
                                          real_kinematics=real, **sampler)
     typer.echo(table)
+    real_kin = next((r["kinematics_real"] for r in results.values() if r.get("kinematics_real")), None)
+    if real_kin is not None:
+        inside = ", ".join(f"{k} {v:.2f}" for k, v in real_kin["overall"].items())
+        typer.echo(f"real data: share inside the real 5-95% range of the class: {inside}")
     for name, res in results.items():
         typer.echo(f"{name}: {res['seconds']:.0f} s")
         if "kinematics" in res:
@@ -138,7 +142,7 @@ def evaluate_command(
         atomic_write_bytes(out, (table + "\n").encode(), overwrite=force)
         slim = {k: {"seconds": v["seconds"], **{row: {m: {"mean": s["mean"], "interval": s["interval"]}
                                                       for m, s in v[row].items()} for row in ("real", "generated")},
-                    **({"kinematics": v["kinematics"]} if "kinematics" in v else {})}
+                    **{k2: v[k2] for k2 in ("kinematics", "kinematics_real") if v.get(k2) is not None}}
                 for k, v in results.items()}
         atomic_write_bytes(out.with_suffix(".json"), (json.dumps(slim, indent=2) + "\n").encode(), overwrite=force)
         typer.echo(f"wrote {out}")

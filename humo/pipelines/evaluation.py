@@ -79,7 +79,10 @@ def evaluate_conditions(pipeline, conditions: dict[str, list], dataset, evaluato
     and the table has the real-data row first, then one row per condition. With ``real_kinematics``
     (:func:`humo.pipelines.plausibility.real_statistics` of the corpus) every generated motion's kinematic
     statistics are compared with the real clips of its caption's class: ``results[name]["kinematics"]``
-    (:func:`humo.pipelines.plausibility.plausibility_report`). ``diversity_times``: Diversity pairs
+    (:func:`humo.pipelines.plausibility.plausibility_report`), and ``results[name]["kinematics_real"]`` is
+    the same report for the real test clips themselves (their ranges include them: a generator whose
+    statistics follow the real ones lands near these shares, e.g. about 0.9 for a 5-95% range).
+    ``diversity_times``: Diversity pairs
     (:func:`humo.metrics.diversity_times` gives 100 for test sets of 100-300 clips).
     """
     from humo.pipelines.plausibility import KinematicsRecorder, caption_classes, plausibility_report
@@ -88,6 +91,12 @@ def evaluate_conditions(pipeline, conditions: dict[str, list], dataset, evaluato
     classes = caption_classes(dataset) if real_kinematics is not None and hasattr(dataset, "classes") else {}
     results: dict = {}
     rows: dict = {}
+    real_report = None
+    if classes:
+        real_rec = KinematicsRecorder(classes, fps=getattr(pipeline, "fps", 20.0))
+        for item in items.items:
+            real_rec.add(item["text"], item["joints"][:item["length"]])
+        real_report = plausibility_report(real_rec.statistics(), real_kinematics)
     for name, guidance in conditions.items():
         start = time.perf_counter()
         recorder = KinematicsRecorder(classes, fps=getattr(pipeline, "fps", 20.0)) if classes else None
@@ -98,6 +107,7 @@ def evaluate_conditions(pipeline, conditions: dict[str, list], dataset, evaluato
         res["seconds"] = time.perf_counter() - start
         if recorder is not None:
             res["kinematics"] = plausibility_report(recorder.statistics(), real_kinematics)
+            res["kinematics_real"] = real_report
         results[name] = res
         rows.setdefault("real data", res["real"])
         rows[name] = res["generated"]

@@ -72,9 +72,13 @@ class KinematicsRecorder:
 
     def __call__(self, texts: list[str], motions) -> None:
         for text, m in zip(texts, motions, strict=True):
-            action = self.classes.get(text)
-            if action is not None and len(m) >= 4:
-                self.rows.setdefault(action, []).append(kinematic_stats(m.joints, self.fps))
+            self.add(text, m.joints)
+
+    def add(self, text: str, joints: torch.Tensor) -> None:
+        """Record one motion ``joints (T, 22, 3)`` under its caption's class (skipped: unknown caption, T < 4)."""
+        action = self.classes.get(text)
+        if action is not None and joints.shape[0] >= 4:
+            self.rows.setdefault(action, []).append(kinematic_stats(joints, self.fps))
 
     def statistics(self) -> dict[str, dict[str, torch.Tensor]]:
         return {a: _stack(r) for a, r in sorted(self.rows.items())}

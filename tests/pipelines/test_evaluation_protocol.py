@@ -92,4 +92,8 @@ def test_protocol_end_to_end(corpus, tmp_path):
     assert kin["overall"]["bone_std"] == 1.0  # real skeletons are rigid
     assert kin["overall"]["root_speed"] >= 0.8 and kin["overall"]["locomotion_speed_inside"] >= 0.8
     assert kin["classes"]["run"]["real_median"]["root_speed"] == pytest.approx(3.0, rel=0.1)
+    # the real test clips' own row (whole clips; the oracle's are cut to the protocol's lengths)
+    real_kin = res["kinematics_real"]
+    assert set(real_kin["classes"]) == set(CLASSES) and real_kin["overall"]["bone_std"] == 1.0
+    assert real_kin["overall"]["locomotion_speed_inside"] >= 0.8 and real_kin["overall"]["lowest_foot"] >= 0.8
     assert table.splitlines()[2].startswith("| real data")
