@@ -20,6 +20,8 @@ def train_autoencoder_command(
     steps: int = typer.Option(3000, help="Total optimisation steps (a resumed run continues up to this)."),
     batch_size: int = typer.Option(64, help="Windows per step (per process)."),
     window: int = typer.Option(64, help="Frames per training window (a multiple of 4)."),
+    min_window: int | None = typer.Option(None, help="Windows of MIN_WINDOW to WINDOW frames, so clips shorter "
+                                          "than WINDOW are trained on too (default: WINDOW; shorter clips skipped)."),
     lr: float = typer.Option(2e-4, help="Peak AdamW learning rate (warmup, then cosine)."),
     ema_decay: float = typer.Option(0.999, help="EMA decay of the saved weights."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
@@ -31,6 +33,13 @@ def train_autoencoder_command(
     mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="Left/right mirroring augmentation."),
     norm_windows: int = typer.Option(2048, help="Windows that fit the stream stats and latent scale."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    init_from: str | None = typer.Option(None, "--init-from", help="Start from a trained autoencoder (a folder, "
+                                         "a CoAMD pipeline folder, or 'bundled'); --preset is then ignored."),
+    decoder_only: bool = typer.Option(False, "--decoder-only", help="With --init-from: train the decoder "
+                                      "alone (encoder and latent scale frozen), so the fine-tuned decoder "
+                                      "fits the pipelines trained on its latents."),
+    balance: float = typer.Option(0.0, min=0.0, max=1.0, help="Sample clips with weight count(action)^-balance "
+                                  "(0: uniform over clips; 1: every action equally often)."),
     mixed_precision: str | None = MIXED_PRECISION,
     grad_accum: int = GRAD_ACCUM,
     num_workers: int = NUM_WORKERS,
@@ -47,7 +56,9 @@ def train_autoencoder_command(
                                lr=lr, device=device, seed=seed, resume=resume, ema_decay=ema_decay,
                                val_every=val_every, checkpoint_every=checkpoint_every, progress=progress,
                                threads=threads, mirror=mirror, norm_windows=norm_windows,
-                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers)
+                               mixed_precision=mixed_precision, grad_accum=grad_accum, num_workers=num_workers,
+                               init_from=init_from, decoder_only=decoder_only, balance=balance,
+                               min_window=min_window)
     m = result.metrics
     if not m:  # ranks other than 0 under torchrun
         return

@@ -130,6 +130,16 @@ class TextMotionDataset(Dataset):
         jpath, fpath = self._paths(self.ids[index])
         return torch.from_numpy(_load_npy(jpath)), torch.from_numpy(_load_npy(fpath))
 
+    def class_weights(self, balance: float) -> torch.Tensor:
+        """``(N,)`` sampling weight per clip, ``count(its action) ** -balance`` (clips with no action label
+        count as one group): 0 keeps clips uniform, 1 makes every action equally likely, 0.5 is between
+        (rare actions -- a dozen high kicks among thousands of waves -- seen far more often than uniform)."""
+        if not 0.0 <= balance <= 1.0:
+            raise ValueError(f"balance must be in [0, 1], got {balance}")
+        labels = torch.tensor(self._labels, dtype=torch.long)
+        _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        return counts[inverse].double().pow(-balance)
+
     def _randint(self, low: int, high: int) -> int:
         """Uniform integer in ``[low, high]``."""
         return int(torch.randint(low, high + 1, (1,), generator=self.generator))

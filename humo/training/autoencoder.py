@@ -29,6 +29,7 @@ import torch
 from humo.models.autoencoder import AE_PRESETS, MotionAutoencoder
 from humo.training.common import save_final, seed_everything
 from humo.training.engine import DatasetSource, TrainConfig, fit, step_seed
+from humo.training.motionduet_latents import load_autoencoder
 
 
 @dataclass
@@ -80,22 +81,37 @@ class WindowSampler:
     models are trained on. Clips shorter than the window are skipped (``skipped``).
     """
 
-    def __init__(self, corpus_dir: str | Path, split: str, window: int, mirror: bool = True):
+    def __init__(self, corpus_dir: str | Path, split: str, window: int, mirror: bool = True,
+                 min_window: int | None = None):
         from humo.data.datasets import TextMotionDataset
 
+        min_window = window if min_window is None else min_window
+        if not 4 <= min_window <= window or min_window % 4:
+            raise ValueError(f"min_window must be a multiple of 4 in [4, window={window}], got {min_window}")
         try:
-            self.dataset = TextMotionDataset(corpus_dir, split, min_len=window, max_len=window, mirror=mirror,
+            self.dataset = TextMotionDataset(corpus_dir, split, min_len=min_window, max_len=window, mirror=mirror,
                                              random_crop=True)
         except ValueError as e:
             if "has no clip of at least" not in str(e):
                 raise
-            raise ValueError(f"no {split} clip has {window} frames; lower --window") from None
-        self.window, self.num_clips, self.skipped = window, len(self.dataset), self.dataset.dropped
+            raise ValueError(f"no {split} clip has {min_window} frames; lower --window") from None
+        self.window, self.min_window = window, min_window
+        self.num_clips, self.skipped = len(self.dataset), self.dataset.dropped
 
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """``(B, min_window, 22, 3)`` windows (the first ``min_window`` frames of each crop: fixed shape)."""
         self.dataset.generator = generator  # crops and mirroring draw from it too
         pick = torch.randint(self.num_clips, (batch_size,), generator=generator)
-        return torch.stack([self.dataset[int(i)]["joints"] for i in pick])  # (B, window, 22, 3)
+        return torch.stack([self.dataset[int(i)]["joints"][:self.min_window] for i in pick])
+
+
+def pad_windows(windows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows ``(T_i, 22, 3)`` -> ``(joints (B, T_max, 22, 3), mask (B, T_max))``; each window is padded by
+    repeating its last frame (a still pose, not a jump to the origin), ``mask`` False there."""
+    t_max = max(w.shape[0] for w in windows)
+    joints = torch.stack([torch.cat([w, w[-1:].expand(t_max - w.shape[0], -1, -1)]) for w in windows])
+    mask = torch.arange(t_max)[None] < torch.tensor([w.shape[0] for w in windows])[:, None]
+    return joints, mask
 
 
 @torch.no_grad()
@@ -132,8 +148,9 @@ def evaluate_autoencoder(model: MotionAutoencoder, corpus_dir: str | Path, split
             "root_mm": 1000 * root / frames, "num_clips": n_clips, "num_frames": frames}
 
 
-def _ae_loss(model: MotionAutoencoder, x: torch.Tensor, generator) -> tuple[torch.Tensor, dict]:
-    loss = model(x).loss  # x: (B, window, 22, 3)
+def _ae_loss(model: MotionAutoencoder, x, generator) -> tuple[torch.Tensor, dict]:
+    x, mask = x if isinstance(x, tuple) else (x, None)  # (B, window, 22, 3), (B, window) or None
+    loss = model(x, mask).loss
     return loss.total, {"joints": loss.joints, "bones": loss.bones, "motion": loss.motion}
 
 
@@ -144,7 +161,9 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                       checkpoint_every: int = 500, log_every: int = 50, test_split: str | None = "test",
                       progress: bool = True, threads: int | None = None, stop_at: int | None = None,
                       mirror: bool = True, norm_windows: int = 2048, grad_accum: int = 1,
-                      mixed_precision: str | None = None, num_workers: int = 0) -> TrainResult:
+                      mixed_precision: str | None = None, num_workers: int = 0, init_from: str | Path | None = None,
+                      decoder_only: bool = False, balance: float = 0.0, min_window: int | None = None
+                      ) -> TrainResult:
     """Train a :class:`MotionAutoencoder` preset on random windows of a corpus' train split.
 
     Args:
@@ -154,6 +173,9 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
         steps: total optimizer steps (a resumed run continues up to this number).
         batch_size: windows per step and process (per micro-batch with ``grad_accum``).
         window: frames per window, a multiple of 4.
+        min_window: with it, windows of ``min_window`` to ``window`` frames (multiples of 4, each batch padded
+            and masked), so clips shorter than ``window`` -- a kick or a squat of 2 s -- are trained on too;
+            None: every window has ``window`` frames and shorter clips are skipped.
         lr: peak AdamW learning rate (warmup, then cosine to 10%).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: seeds the model initialisation and the window draws.
@@ -171,8 +193,15 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
         norm_windows: training windows (a fixed draw) that fit the stream statistics before training
             and the latent scale after it.
         grad_accum, mixed_precision, num_workers: see :class:`humo.training.engine.TrainConfig`.
+        init_from: start from this trained autoencoder (a folder of ``save_pretrained`` or a run; ``preset``
+            is then ignored); its stream statistics are kept, not refitted.
+        decoder_only: train the decoder alone, encoder and latent scale frozen (needs ``init_from``): the
+            latents stay those a CoAMD or MotionDuet model was trained on, so a fine-tuned decoder drops
+            into a trained pipeline.
+        balance: sample clips with weight ``count(action) ** -balance``
+            (:meth:`humo.data.datasets.TextMotionDataset.class_weights`; 0 = uniform over clips).
     """
-    if preset not in AE_PRESETS:
+    if init_from is None and preset not in AE_PRESETS:
         raise ValueError(f"unknown autoencoder preset {preset!r}; choose one of {sorted(AE_PRESETS)}")
     counts = {"steps": steps, "batch_size": batch_size, "window": window, "val_every": val_every,
               "checkpoint_every": checkpoint_every, "log_every": log_every, "norm_windows": norm_windows}
@@ -184,18 +213,29 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
-    sampler = WindowSampler(corpus_dir, "train", window, mirror=mirror)
+    sampler = WindowSampler(corpus_dir, "train", window, mirror=mirror, min_window=min_window)
     has_val = Path(corpus_dir, "val.txt").is_file() and bool(read_split(corpus_dir, "val"))
 
+    if decoder_only and init_from is None:
+        raise ValueError("decoder_only fine-tunes a trained decoder: give init_from")
+    weights = sampler.dataset.class_weights(balance) if balance > 0 else None
+
     seed_everything(seed)
-    model = MotionAutoencoder.from_preset(preset)
 
     def fit_windows(dev):  # fixed draws, independent of the training steps
         sizes = [256] * (norm_windows // 256) + ([norm_windows % 256] if norm_windows % 256 else [])
         return (sampler.sample(n, torch.Generator().manual_seed(step_seed(seed, -2 - i, 0))).to(dev)
                 for i, n in enumerate(sizes))
 
-    model.fit_normalization(fit_windows("cpu"))
+    if init_from is not None:
+        model = load_autoencoder(init_from).train().requires_grad_(True)
+        preset = f"from {init_from}"
+    else:
+        model = MotionAutoencoder.from_preset(preset)
+        model.fit_normalization(fit_windows("cpu"))
+    if decoder_only:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("decoder."))
 
     def validate(m, step):
         if not has_val or not (step % val_every == 0 or step == steps):
@@ -208,13 +248,16 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                          device=device, seed=seed, resume=resume, checkpoint_every=checkpoint_every,
                          log_every=log_every, eval_every=val_every, stop_at=stop_at, num_workers=num_workers,
                          progress=progress, name=f"AE {preset}")
-    r = fit(model, DatasetSource(sampler.dataset, "joints"), torch.stack, _ae_loss, config, out_dir, evaluate=validate)
+    collate = torch.stack if sampler.min_window == window else pad_windows
+    r = fit(model, DatasetSource(sampler.dataset, "joints", weights), collate, _ae_loss, config, out_dir,
+            evaluate=validate)
     if not r.finished:
         return TrainResult(final_dir=None, steps=r.step, seconds=r.seconds, history=r.history,
                            metrics={"resumed_from": r.start})
     final, metrics, ema = out_dir / "final", {}, r.best
     if r.is_main:
-        ema.fit_latent_scale(fit_windows(r.device))
+        if not decoder_only:  # a frozen encoder keeps its latent scale
+            ema.fit_latent_scale(fit_windows(r.device))
         final = save_final(out_dir, ema)
         size_mb = (final / "model.safetensors").stat().st_size / 2**20
         metrics = {"preset": preset, "steps": steps, "resumed_from": r.start, "train_seconds": r.seconds,
@@ -222,7 +265,8 @@ def train_autoencoder(corpus_dir: str | Path, out_dir: str | Path, preset: str =
                    "device": str(r.device), "processes": r.num_processes,
                    "parameters": sum(p.numel() for p in ema.parameters()), "model_mb": size_mb,
                    "latent_scale": float(ema.latent_scale), "train_clips": sampler.num_clips,
-                   "train_clips_too_short": sampler.skipped}
+                   "train_clips_too_short": sampler.skipped, "decoder_only": decoder_only, "balance": balance,
+                   "min_window": sampler.min_window}
         if has_val:
             metrics["val"] = evaluate_autoencoder(ema, corpus_dir, "val")
         if test_split and Path(corpus_dir, f"{test_split}.txt").is_file():

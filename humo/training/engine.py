@@ -168,15 +168,24 @@ class KeyedDataset(torch.utils.data.Dataset):
 class DatasetSource:
     """A source over a map-style dataset of dicts: ``item(i, g)`` sets the dataset's ``generator`` (where
     e.g. :class:`humo.data.datasets.TextMotionDataset` draws crops, mirroring and captions) to ``g`` and
-    returns ``dataset[i]``, or ``dataset[i][key]`` with ``key``."""
+    returns ``dataset[i]``, or ``dataset[i][key]`` with ``key``. With ``weights (N,)`` the item is drawn
+    from ``g`` by those weights instead (``i`` is ignored), still keyed by step and position."""
 
-    def __init__(self, dataset, key: str | None = None):
+    def __init__(self, dataset, key: str | None = None, weights: torch.Tensor | None = None):
         self.dataset, self.key = dataset, key
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float64)
+            if weights.shape != (len(dataset),) or not bool(torch.isfinite(weights).all()) \
+                    or bool((weights < 0).any()) or float(weights.sum()) <= 0:
+                raise ValueError(f"weights must be ({len(dataset)},), finite, >= 0 and not all 0")
+        self.weights = weights
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def item(self, index: int, generator: torch.Generator):
+        if self.weights is not None:
+            index = int(torch.multinomial(self.weights, 1, generator=generator))
         if hasattr(self.dataset, "generator"):
             self.dataset.generator = generator
         out = self.dataset[index]

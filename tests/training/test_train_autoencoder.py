@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from humo.models.autoencoder import MotionAutoencoder
-from humo.training.autoencoder import WindowSampler, evaluate_autoencoder, train_autoencoder
+from humo.training.autoencoder import WindowSampler, evaluate_autoencoder, pad_windows, train_autoencoder
 from humo.training.common import lr_at
 from tests.helpers import write_tiny_corpus
 
@@ -38,6 +38,61 @@ def test_window_sampler_draws_seeded_canonical_windows(corpus):
     assert not torch.equal(x, sampler.sample(16, torch.Generator().manual_seed(1)))
     with pytest.raises(ValueError, match="lower --window"):
         WindowSampler(corpus, "train", window=64)
+
+
+def test_min_window_keeps_short_clips_and_pads_with_a_still_pose(corpus):
+    sampler = WindowSampler(corpus, "train", window=28, min_window=16)
+    assert sampler.num_clips == 6 and sampler.skipped == 0  # the 24-frame clip is no longer skipped
+    assert sampler.sample(4, torch.Generator().manual_seed(0)).shape == (4, 16, 22, 3)
+    a, b = torch.randn(16, 22, 3), torch.randn(24, 22, 3)
+    joints, mask = pad_windows([a, b])
+    assert joints.shape == (2, 24, 22, 3) and mask.tolist() == [[True] * 16 + [False] * 8, [True] * 24]
+    assert torch.equal(joints[0, :16], a) and torch.equal(joints[0, 16:], a[-1:].expand(8, -1, -1))
+    with pytest.raises(ValueError, match="min_window"):
+        WindowSampler(corpus, "train", window=28, min_window=18)
+
+
+def test_class_weights_balance_rare_actions(corpus, tmp_path):
+    import shutil
+
+    from humo.data.datasets import TextMotionDataset
+    from humo.training.engine import DatasetSource
+
+    root = tmp_path / "labelled"
+    shutil.copytree(corpus, root)
+    actions = ["wave", "wave", "wave", "wave", "kick"]  # train clips 1-5 (clip 0 stays unlabelled)
+    (root / "labels.json").write_text(json.dumps({f"{i + 1:06d}": {"action": a} for i, a in enumerate(actions)}))
+    data = TextMotionDataset(root, "train", min_len=16, max_len=16, random_crop=True)
+    labels = torch.tensor(data._labels)
+    kick = labels == data.classes.index("kick")
+    assert torch.equal(data.class_weights(0), torch.ones(6, dtype=torch.float64))
+    w = data.class_weights(1.0)
+    assert float(w[kick].sum()) == pytest.approx(float(w[labels == data.classes.index("wave")].sum()))
+    assert float(w[labels < 0].sum()) == pytest.approx(float(w[kick].sum()))  # unlabelled: one group
+    with pytest.raises(ValueError, match="balance"):
+        data.class_weights(1.5)
+    # drawn by weight, keyed by the generator: the kick clip comes up about a third of the time at balance 1
+    source = DatasetSource(data, "joints", w)
+    picks = [int(torch.multinomial(w, 1, generator=torch.Generator().manual_seed(s))) for s in range(600)]
+    assert 0.25 < sum(kick[p].item() for p in picks) / 600 < 0.42
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(source.item(0, g), source.item(5, torch.Generator().manual_seed(3)))  # index ignored
+    with pytest.raises(ValueError, match="weights"):
+        DatasetSource(data, "joints", torch.zeros(6))
+
+
+def test_decoder_only_fine_tune_keeps_the_latents(corpus, tmp_path):
+    base = train_autoencoder(corpus, tmp_path / "base", steps=3, val_every=100, test_split=None, **FAST)
+    tuned = train_autoencoder(corpus, tmp_path / "tuned", steps=3, val_every=100, test_split=None,
+                              init_from=base.final_dir, decoder_only=True, balance=0.5, min_window=8,
+                              **{**FAST, "lr": 1e-2})
+    a = load_file(str(base.final_dir / "model.safetensors"))
+    b = load_file(str(tuned.final_dir / "model.safetensors"))
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed)  # encoder, stats, latent scale kept
+    assert tuned.metrics["decoder_only"] and tuned.metrics["min_window"] == 8
+    with pytest.raises(ValueError, match="init_from"):
+        train_autoencoder(corpus, tmp_path / "x", steps=1, decoder_only=True, **FAST)
 
 
 def test_lr_schedule_warms_up_then_decays():
