@@ -99,8 +99,8 @@ def guidances(cfg: float, ag_noise: float) -> dict:
 
 
 def guidance_of(name: str, cfg: float, ag_noise: float) -> list:
-    """A name of :func:`guidances`, or a spec for a sweep: ``cfg:S`` (CFG scale S) or ``ag:MODE:STRENGTH:W``
-    (auto-guidance, e.g. ``ag:dropout:0.3:2``)."""
+    """A name of :func:`guidances`, or a spec for a sweep: ``cfg:S`` (CFG scale S), ``cfgv:S:V`` (CFG S on the
+    text, V on the video: three passes) or ``ag:MODE:STRENGTH:W`` (auto-guidance, e.g. ``ag:dropout:0.3:2``)."""
     named = guidances(cfg, ag_noise)
     if name in named:
         return named[name]
@@ -108,11 +108,13 @@ def guidance_of(name: str, cfg: float, ag_noise: float) -> list:
     try:
         if parts[0] == "cfg" and len(parts) == 2:
             return [ClassifierFreeGuidance(float(parts[1]))]
+        if parts[0] == "cfgv" and len(parts) == 3:  # text weight S, the video's own weight V
+            return [ClassifierFreeGuidance(float(parts[1]), video_scale=float(parts[2]))]
         if parts[0] == "ag" and len(parts) == 4:
             return [AutoGuidance(mode=parts[1], strength=float(parts[2]), scale=float(parts[3]))]
     except ValueError as e:
         raise SystemExit(f"--guidance {name}: {e}") from None
-    raise SystemExit(f"--guidance {name}: not one of {sorted(named)}, cfg:S or ag:MODE:STRENGTH:W")
+    raise SystemExit(f"--guidance {name}: not one of {sorted(named)}, cfg:S, cfgv:S:V or ag:MODE:STRENGTH:W")
 
 
 def reference_videos(dataset, encoder, device, actions: dict[str, str] | None = None

@@ -130,15 +130,16 @@ def _looks_non_english(text: str) -> bool:
 
 
 def _guidance(pipe, cfg: float | None, cfg_schedule: str, recognizer_scale: float | None,
-              cfg_rescale: float | None = None, contact_steps: int | None = None):
+              cfg_rescale: float | None = None, contact_steps: int | None = None, video_scale: float | None = None):
     """``None`` (the pipeline's defaults) unless an option asks for something else; then
     ``pipe.default_guidance`` with those parts overridden (unset ones stay the pipeline's)."""
     if cfg is None and cfg_rescale is None and cfg_schedule == "constant" and recognizer_scale is None \
-            and contact_steps is None:
+            and contact_steps is None and video_scale is None:
         return None
+    extra = {} if video_scale is None else {"video_scale": video_scale}  # MotionDuet's
     try:
         return pipe.default_guidance(cfg=cfg, rescale=cfg_rescale, schedule=cfg_schedule,
-                                     recognizer_scale=recognizer_scale, contact_steps=contact_steps)
+                                     recognizer_scale=recognizer_scale, contact_steps=contact_steps, **extra)
     except ValueError as e:  # a part this model cannot take: a usage error
         raise UserError(str(e)) from None
 
@@ -226,6 +227,9 @@ def generate_command(
     video: Path | None = typer.Option(None, "--video", help="MotionDuet: a video (.mp4/.gif/.webm/.mov/.avi; "
                                       "a stick-figure render works best) or a motion file (.npy/.json/.bvh, "
                                       "rendered first) that conditions the generation."),
+    video_scale: float | None = typer.Option(None, min=0.0, help="With --video: the video's own guidance "
+                                             "weight (CFG weighs the text, this the video on top of it; "
+                                             "default: text and video guided together by --cfg)."),
     batch_size: int = typer.Option(32, min=1, help="Prompts per forward pass."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu, cuda, ..."),
     threads: int | None = typer.Option(None, min=1, help="CPU threads for torch (default: 1 for up to 4 prompts "
@@ -260,6 +264,8 @@ def generate_command(
         raise UserError("--flow-steps, --solver and --recognizer-scale are CoAMD options")
     if video is not None and not video.is_file():
         raise FileNotFoundError(f"--video {video} not found")
+    if video_scale is not None and video is None:
+        raise UserError("--video-scale weighs the --video: give one")
     if skeleton is not None and not skeleton.is_file():
         raise FileNotFoundError(f"--skeleton {skeleton} not found")
     pipe = load_model(kind, where, device, threads, min(len(texts), batch_size))
@@ -271,7 +277,7 @@ def generate_command(
     loop = {k: v for k, v in dict(steps=steps, flow_steps=flow_steps, solver=solver).items() if v is not None}
     if video is not None:
         loop["video"] = _read_video_input(pipe, video)
-    guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale, contact_steps)
+    guidance = _guidance(pipe, cfg, cfg_schedule, recognizer_scale, cfg_rescale, contact_steps, video_scale)
     first = secrets.randbelow(2**31 - 1 - len(texts)) if seed is None else seed
     motions = []
     with Progress("generating", len(texts), quiet) as bar:

@@ -34,6 +34,10 @@ class ClassifierFreeGuidance(PredictionGuidance):
             it the conditional prediction is returned and the loop runs one pass.
         rescale: 0 (off) .. 1: weight of the std-rescaled guided prediction (std over all but the
             first dim, per sample).
+        video_scale: for a model conditioned on text and video (MotionDuet), a separate weight for the
+            video: ``uncond + w (text - uncond) + video_scale (text_video - text)``, with ``text`` the
+            prediction for the text alone (three passes where a video is given; the loop supplies it).
+            None: one condition, text and video together, guided by ``w`` (two passes).
     """
 
     scale: float = 4.5
@@ -41,6 +45,7 @@ class ClassifierFreeGuidance(PredictionGuidance):
     start: float = 0.0
     stop: float = 1.0
     rescale: float = 0.0
+    video_scale: float | None = None
 
     def __post_init__(self):
         try:
@@ -54,6 +59,9 @@ class ClassifierFreeGuidance(PredictionGuidance):
             raise ValueError(f"CFG rescale must be in [0, 1], got {self.rescale}")
         if not torch.isfinite(torch.tensor(float(self.scale))) or float(self.scale) < 0:
             raise ValueError(f"CFG scale must be a finite number >= 0 (0 = unconditional, 1 = off), got {self.scale}")
+        if self.video_scale is not None and (not torch.isfinite(torch.tensor(float(self.video_scale)))
+                                             or float(self.video_scale) < 0):
+            raise ValueError(f"video_scale must be a finite number >= 0 or None, got {self.video_scale}")
 
     def scale_at(self, step: int, num_steps: int, progress: float | None = None) -> float:
         if not self.active(step, num_steps):
@@ -69,12 +77,16 @@ class ClassifierFreeGuidance(PredictionGuidance):
         return null_cond.expand_as(cond)
 
     def __call__(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor, step: int, num_steps: int,
-                 progress: float | None = None) -> torch.Tensor:
-        """Combine predictions ``(B, ...)`` of the conditional and unconditional passes."""
+                 progress: float | None = None, pred_text: torch.Tensor | None = None) -> torch.Tensor:
+        """Combine predictions ``(B, ...)`` of the conditional and unconditional passes; with ``video_scale``
+        and ``pred_text`` (the text-alone pass), text and video get their own weights."""
         w = self.scale_at(step, num_steps, progress)
         if w == 1.0:
             return pred_cond
-        guided = pred_uncond + w * (pred_cond - pred_uncond)
+        if self.video_scale is not None and pred_text is not None:
+            guided = pred_uncond + w * (pred_text - pred_uncond) + float(self.video_scale) * (pred_cond - pred_text)
+        else:
+            guided = pred_uncond + w * (pred_cond - pred_uncond)
         if self.rescale == 0.0:
             return guided
         dims = tuple(range(1, guided.ndim))

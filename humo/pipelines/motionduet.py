@@ -83,14 +83,20 @@ class MotionDuet(TextEncoderSlot):
         self.fps = float(fps)
 
     def default_guidance(self, cfg: float | None = None, rescale: float | None = None, schedule: str = "constant",
-                         recognizer_scale: float | None = None, contact_steps: int | None = None) -> list:
+                         recognizer_scale: float | None = None, contact_steps: int | None = None,
+                         video_scale: float | None = None) -> list:
         """The guidance of ``guidance=None``, any part overridden (as :meth:`humo.CoAMD.default_guidance`):
         ``ClassifierFreeGuidance(DEFAULT_CFG, rescale=DEFAULT_CFG_RESCALE)``, then
-        ``ContactGuidance(DEFAULT_CONTACT_STEPS)`` with the autoencoder first stage (joints from tokens)."""
+        ``ContactGuidance(DEFAULT_CONTACT_STEPS)`` with the autoencoder first stage (joints from tokens).
+        ``video_scale``: the video's own CFG weight where a video is given (see
+        :class:`~humo.guidance.ClassifierFreeGuidance`; None: text and video guided together)."""
         if recognizer_scale:
             raise ValueError("recognizer guidance is CoAMD's (MotionDuet takes prediction and contact guidance)")
+        if video_scale is not None and not self.model.video_dim:
+            raise ValueError("video_scale weighs a video; this MotionDuet model is text-only")
         out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG if cfg is None else cfg, schedule=schedule,
-                                            rescale=self.DEFAULT_CFG_RESCALE if rescale is None else rescale)]
+                                            rescale=self.DEFAULT_CFG_RESCALE if rescale is None else rescale,
+                                            video_scale=video_scale)]
         tokens_to_joints = self.model.first_stage == "autoencoder"
         if contact_steps and not tokens_to_joints:
             raise ValueError("contact guidance needs joints decoded from tokens (the autoencoder first stage); "
@@ -172,7 +178,8 @@ class MotionDuet(TextEncoderSlot):
     # ------------------------------------------------------------------ the sampling loop
     @torch.no_grad()
     def sample_latents(self, cond: torch.Tensor, generators: list[torch.Generator], steps: int = 50,
-                       guidance=None, tokens: list[int] | None = None) -> torch.Tensor:
+                       guidance=None, tokens: list[int] | None = None,
+                       text_cond: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise latents from noise with DDIM; returns model-space latents ``(B, L, C)``.
 
         Args:
@@ -183,6 +190,8 @@ class MotionDuet(TextEncoderSlot):
                 latent hooks (:class:`humo.guidance.ContactGuidance`, autoencoder first stage only).
             tokens: latent tokens per sample (the autoencoder first stage, required there: ``L = max(tokens)``,
                 the tokens past each count are masked and left as noise); None for the VAE (``L`` fixed).
+            text_cond: ``(B, Lc, W)`` the condition of the text alone, where ``cond`` has a video too: with
+                a CFG that has ``video_scale``, a third pass on it gives text and video their own weights.
         """
         pred_g, hooks = split_guidance(guidance)
         if any(not h.final for h in hooks):
@@ -206,6 +215,9 @@ class MotionDuet(TextEncoderSlot):
             shape = (self.model.latent_tokens, self.model.latent_dim)
             x = torch.stack([torch.randn(shape, generator=g, device=g.device) for g in generators]).to(dev)
         null = self.model.null_condition(b)
+        three = text_cond is not None and getattr(pred_g, "video_scale", None) is not None
+        if three and text_cond.shape != cond.shape:
+            raise ValueError(f"text_cond {tuple(text_cond.shape)} must match cond {tuple(cond.shape)}")
         sched = self.scheduler
         sched.set_timesteps(steps, device=dev)
         n = len(sched.timesteps)
@@ -217,9 +229,12 @@ class MotionDuet(TextEncoderSlot):
                 cond2 = torch.cat([
                     pred_g.second_condition(cond[j:j + 1].to(g.device), null[j:j + 1].to(g.device), g).to(dev)
                     for j, g in enumerate(generators)])
-                eps = self.model.denoise(x.repeat(2, 1, 1), tt.repeat(2), torch.cat([cond, cond2]),
-                                         None if mask is None else mask.repeat(2, 1)).prediction
-                eps = pred_g(*eps.chunk(2), i, n)  # (strong/conditional, weak/unconditional)
+                conds = [cond, cond2] + ([text_cond] if three else [])
+                k = len(conds)
+                eps = self.model.denoise(x.repeat(k, 1, 1), tt.repeat(k), torch.cat(conds),
+                                         None if mask is None else mask.repeat(k, 1)).prediction
+                eps = eps.chunk(k)  # (strong/conditional, weak/unconditional[, text alone])
+                eps = pred_g(eps[0], eps[1], i, n, pred_text=eps[2]) if three else pred_g(eps[0], eps[1], i, n)
             else:
                 eps = self.model.denoise(x, tt, cond, mask).prediction
             x = sched.step(eps, t, x, generator=generators[0]).prev_sample
@@ -262,9 +277,14 @@ class MotionDuet(TextEncoderSlot):
                  tokens: list[int] | None) -> torch.Tensor:
         """One batch: condition on ``texts`` (+ ``video``) and denoise; model-space latents ``(B, L, C)``."""
         v, present = self.encode_video(video, len(texts))
-        cond = self.model.condition(self.encode_text(texts), v, present).fused
+        text_emb = self.encode_text(texts)
+        cond = self.model.condition(text_emb, v, present).fused
+        pred_g, _ = split_guidance(guidance)
+        text_cond = None  # the text alone, for a CFG with its own video weight
+        if v is not None and getattr(pred_g, "video_scale", None) is not None:
+            text_cond = self.model.condition(text_emb).fused
         gens = [torch.Generator().manual_seed(int(sd)) for sd in seeds]
-        return self.sample_latents(cond, gens, steps=steps, guidance=guidance, tokens=tokens)
+        return self.sample_latents(cond, gens, steps=steps, guidance=guidance, tokens=tokens, text_cond=text_cond)
 
     def _batches(self, texts: list[str], video, seeds: list[int], batch_size: int):
         """``(slice, texts, video, seeds)`` per batch of ``batch_size`` prompts."""

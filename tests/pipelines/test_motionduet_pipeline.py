@@ -105,6 +105,37 @@ def test_text_only_and_text_plus_video(pipe):
     assert mixed[1].meta["video"] and not mixed[0].meta["video"]
 
 
+def test_video_gets_its_own_guidance_weight(pipe):
+    """CFG with ``video_scale``: three passes where a video is given, ``uncond + w (text - uncond) + v
+    (text_video - text)``; at ``v = w`` that is plain CFG on the joint condition (the same motion)."""
+    walk = synthetic_joints(40, seed=2).float()
+    kw = dict(frames=24, seed=1, steps=4, video=walk)
+    plain = pipe.generate("a person walks", guidance=[ClassifierFreeGuidance(3.0)], **kw)
+    same = pipe.generate("a person walks", guidance=[ClassifierFreeGuidance(3.0, video_scale=3.0)], **kw)
+    assert torch.allclose(plain.joints, same.joints, atol=1e-4)
+    counting = CountingDenoiser(pipe.model.denoiser)
+    pipe.model.denoiser = counting
+    try:
+        weak = pipe.generate("a person walks", guidance=[ClassifierFreeGuidance(3.0, video_scale=0.5)], **kw)
+        assert counting.batches == [3] * 4  # conditional, null, text alone
+        counting.batches.clear()  # no video: nothing to weigh, two passes
+        pipe.generate("a person walks", guidance=[ClassifierFreeGuidance(3.0, video_scale=0.5)],
+                      **{**kw, "video": None})
+        assert counting.batches == [2] * 4
+    finally:
+        pipe.model.denoiser = counting.inner
+    assert not torch.allclose(weak.joints, plain.joints, atol=1e-3)
+    # video_scale 0: the text-guided prediction of the text alone plus nothing of the video's difference
+    g = ClassifierFreeGuidance(2.0, video_scale=0.0)
+    cond, uncond, text = torch.randn(3, 2, 5).unbind(0)
+    assert torch.allclose(g(cond, uncond, 0, 4, pred_text=text), uncond + 2.0 * (text - uncond))
+    with pytest.raises(ValueError, match="video_scale"):
+        ClassifierFreeGuidance(2.0, video_scale=-1.0)
+    with pytest.raises(ValueError, match="text-only"):
+        make_pipeline(video=False).default_guidance(video_scale=1.0)
+    assert pipe.default_guidance(video_scale=1.0)[0].video_scale == 1.0
+
+
 def test_save_load_round_trip(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "p")
     loaded = MotionDuet.from_pretrained(tmp_path / "p", text_encoder=FakeTextEncoder())
@@ -261,6 +292,17 @@ def test_humo_generate_model_motionduet_folder(pipe, tmp_path, monkeypatch):
     video = read_video_clip(tmp_path / "ref.mp4", frames=enc.frames, size=enc.size)[None]
     expected = pipe.generate("a person runs", video=video, seconds=2, seed=3, steps=3).joints.numpy()
     assert np.allclose(np.load(out2), expected, atol=1e-5)
+    out3 = tmp_path / "vs.npy"  # the video with its own weight
+    res = runner.invoke(get_app(), ["generate", "a person runs", "--model", str(tmp_path / "md"), "--seconds", "2",
+                                    "--seed", "3", "--steps", "3", "--video", str(tmp_path / "ref.mp4"),
+                                    "--video-scale", "1.5", "--out", str(out3), "-q"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    expected = pipe.generate("a person runs", video=video, seconds=2, seed=3, steps=3,
+                             guidance=pipe.default_guidance(video_scale=1.5)).joints.numpy()
+    assert np.allclose(np.load(out3), expected, atol=1e-5)
+    res = runner.invoke(get_app(), ["generate", "walk", "--model", str(tmp_path / "md"), "--video-scale", "1",
+                                    "--out", str(tmp_path / "x.npy")])
+    assert isinstance(res.exception, UserError) and "--video-scale" in str(res.exception)
     import humo.models.hub
 
     monkeypatch.setattr(humo.models.hub, "BUNDLED_MOTIONDUET", tmp_path / "no-bundle")
