@@ -96,6 +96,18 @@ def unpack(args) -> None:
     print(f"unpacked to {args.out} in {time.perf_counter() - t0:.0f} s")
 
 
+def autoencoder(args) -> None:
+    """The autoencoder on every clip of 32 frames or more (``--min-window 32``: the bundled one skipped the
+    clips under its 64-frame window, every kick and squat among them)."""
+    from humo.training.autoencoder import train_autoencoder
+
+    r = train_autoencoder(args.corpus, args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
+                          window=64, min_window=args.min_window, lr=args.lr, device=args.device,
+                          checkpoint_every=args.steps, val_every=max(args.steps // 4, 1), log_every=250,
+                          progress=False)
+    print(json.dumps(r.metrics, indent=1))
+
+
 def coamd(args) -> None:
     from humo.training.coamd import train_coamd
 
@@ -151,7 +163,8 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, required=True)
     p = sub.add_parser("unpack")
     p.add_argument("--out", type=Path, default=Path("/tmp/corpus"))
-    for name, default_lr in (("coamd", 4e-4), ("evaluator", 2e-4), ("motionduet", 2e-4), ("video_encoder", 1e-3)):
+    for name, default_lr in (("autoencoder", 1e-3), ("coamd", 4e-4), ("evaluator", 2e-4), ("motionduet", 2e-4),
+                             ("video_encoder", 1e-3)):
         p = sub.add_parser(name)
         p.add_argument("--corpus", type=Path, default=Path("/tmp/corpus"))
         p.add_argument("--out", type=Path, required=True)
@@ -161,6 +174,8 @@ def main() -> None:
         p.add_argument("--lr", type=float, default=default_lr)
         p.add_argument("--minutes", type=float, default=6.0)
         p.add_argument("--device", default="cuda")
+        if name == "autoencoder":
+            p.add_argument("--min-window", type=int, default=32)
         if name == "coamd":
             p.add_argument("--autoencoder", type=Path, default=Path("humo/assets/coamd-merged-medium/autoencoder"))
             p.add_argument("--mixed-precision", default=None)
@@ -169,8 +184,8 @@ def main() -> None:
             p.add_argument("--vae-steps", type=int, default=None)
             p.add_argument("--model-kwargs", default=None, help="JSON overrides of the preset")
     args = ap.parse_args()
-    {"prep": prep, "unpack": unpack, "coamd": coamd, "evaluator": evaluator, "motionduet": motionduet,
-     "video_encoder": video_encoder}[args.job](args)
+    {"prep": prep, "unpack": unpack, "autoencoder": autoencoder, "coamd": coamd, "evaluator": evaluator,
+     "motionduet": motionduet, "video_encoder": video_encoder}[args.job](args)
 
 
 if __name__ == "__main__":
