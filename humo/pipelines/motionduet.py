@@ -59,15 +59,22 @@ class MotionDuet(TextEncoderSlot):
             floor, foot locking); default per-clip skeletons (a loaded folder uses its ``skeleton.json``).
         cfg, cfg_rescale: the classifier-free guidance of ``guidance=None`` (default MLD's 7.5, no rescale; a
             saved pipeline keeps its own, chosen by measurement for the bundled model).
+        video_scale: the video's own CFG weight of ``guidance=None`` where a video is given (None: text and
+            video guided together by ``cfg``; a saved pipeline keeps its own).
     """
 
     DEFAULT_CFG = 7.5  # MLD's classifier-free guidance scale
     DEFAULT_CFG_RESCALE = 0.0
+    DEFAULT_VIDEO_SCALE: float | None = None
     DEFAULT_CONTACT_STEPS = DEFAULT_CONTACT_STEPS  # contact guidance (autoencoder first stage only; 0: none)
 
     def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
                  fps: float = FPS, cleanup: MotionCleanup | None = None, cfg: float | None = None,
-                 cfg_rescale: float | None = None):
+                 cfg_rescale: float | None = None, video_scale: float | None = None):
+        if video_scale is not None:
+            if not model.video_dim:
+                raise ValueError("video_scale weighs a video; this MotionDuet model is text-only")
+            self.DEFAULT_VIDEO_SCALE = float(video_scale)
         if cfg is not None:
             self.DEFAULT_CFG = float(cfg)
         if cfg_rescale is not None:
@@ -96,7 +103,8 @@ class MotionDuet(TextEncoderSlot):
             raise ValueError("video_scale weighs a video; this MotionDuet model is text-only")
         out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG if cfg is None else cfg, schedule=schedule,
                                             rescale=self.DEFAULT_CFG_RESCALE if rescale is None else rescale,
-                                            video_scale=video_scale)]
+                                            video_scale=self.DEFAULT_VIDEO_SCALE if video_scale is None
+                                            else video_scale)]
         tokens_to_joints = self.model.first_stage == "autoencoder"
         if contact_steps and not tokens_to_joints:
             raise ValueError("contact guidance needs joints decoded from tokens (the autoencoder first stage); "
@@ -402,7 +410,8 @@ class MotionDuet(TextEncoderSlot):
             self._video_encoder.save_pretrained(folder / VIDEO_ENCODER_DIR)
         meta = {"pipeline": "MotionDuet", "humo_version": __version__, "fps": self.fps,
                 "scheduler": self.scheduler.config(),
-                "guidance": {"cfg": self.DEFAULT_CFG, "cfg_rescale": self.DEFAULT_CFG_RESCALE}}
+                "guidance": {"cfg": self.DEFAULT_CFG, "cfg_rescale": self.DEFAULT_CFG_RESCALE,
+                             **({} if self.DEFAULT_VIDEO_SCALE is None else {"video_scale": self.DEFAULT_VIDEO_SCALE})}}
         (folder / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
         if self.cleanup.offsets is not None:
             save_skeleton(folder / SKELETON_FILE, self.cleanup.offsets)
@@ -446,7 +455,7 @@ class MotionDuet(TextEncoderSlot):
         g = meta.get("guidance", {})
         return cls(model, text_encoder=text_encoder, video_encoder=_saved_video_encoder(folder, video_encoder),
                    scheduler=scheduler, fps=fps, cleanup=MotionCleanup.from_folder(folder, fps=fps),
-                   cfg=g.get("cfg"), cfg_rescale=g.get("cfg_rescale"))
+                   cfg=g.get("cfg"), cfg_rescale=g.get("cfg_rescale"), video_scale=g.get("video_scale"))
 
 
 def _saved_video_encoder(folder: Path, given):

@@ -147,6 +147,15 @@ def test_save_load_round_trip(pipe, tmp_path):
     assert torch.equal(bare.generate("x", **kw).joints, loaded.generate("x", **kw).joints)
     with pytest.raises(FileNotFoundError, match="neither"):
         MotionDuet.from_pretrained(tmp_path)
+    # the video's own guidance weight is part of the saved default
+    weighted = MotionDuet(pipe.model, text_encoder=FakeTextEncoder(), video_encoder=pipe.video_encoder,
+                          video_scale=1.0)
+    weighted.save_pretrained(tmp_path / "w")
+    again = MotionDuet.from_pretrained(tmp_path / "w", text_encoder=FakeTextEncoder())
+    assert again.DEFAULT_VIDEO_SCALE == 1.0 and again.default_guidance()[0].video_scale == 1.0
+    assert loaded.DEFAULT_VIDEO_SCALE is None and loaded.default_guidance()[0].video_scale is None
+    with pytest.raises(ValueError, match="text-only"):
+        MotionDuet(make_pipeline(video=False).model, video_scale=1.0)
 
 
 def test_user_errors(pipe):
