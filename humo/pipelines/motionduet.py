@@ -71,9 +71,7 @@ class MotionDuet(TextEncoderSlot):
     def __init__(self, model: MotionDuetModel, text_encoder=None, video_encoder=None, scheduler=None,
                  fps: float = FPS, cleanup: MotionCleanup | None = None, cfg: float | None = None,
                  cfg_rescale: float | None = None, video_scale: float | None = None):
-        if video_scale is not None:
-            if not model.video_dim:
-                raise ValueError("video_scale weighs a video; this MotionDuet model is text-only")
+        if _checked_video_scale(model, video_scale) is not None:
             self.DEFAULT_VIDEO_SCALE = float(video_scale)
         if cfg is not None:
             self.DEFAULT_CFG = float(cfg)
@@ -99,8 +97,7 @@ class MotionDuet(TextEncoderSlot):
         :class:`~humo.guidance.ClassifierFreeGuidance`; None: text and video guided together)."""
         if recognizer_scale:
             raise ValueError("recognizer guidance is CoAMD's (MotionDuet takes prediction and contact guidance)")
-        if video_scale is not None and not self.model.video_dim:
-            raise ValueError("video_scale weighs a video; this MotionDuet model is text-only")
+        _checked_video_scale(self.model, video_scale)
         out: list = [ClassifierFreeGuidance(self.DEFAULT_CFG if cfg is None else cfg, schedule=schedule,
                                             rescale=self.DEFAULT_CFG_RESCALE if rescale is None else rescale,
                                             video_scale=self.DEFAULT_VIDEO_SCALE if video_scale is None
@@ -456,6 +453,13 @@ class MotionDuet(TextEncoderSlot):
         return cls(model, text_encoder=text_encoder, video_encoder=_saved_video_encoder(folder, video_encoder),
                    scheduler=scheduler, fps=fps, cleanup=MotionCleanup.from_folder(folder, fps=fps),
                    cfg=g.get("cfg"), cfg_rescale=g.get("cfg_rescale"), video_scale=g.get("video_scale"))
+
+
+def _checked_video_scale(model: MotionDuetModel, video_scale: float | None) -> float | None:
+    """``video_scale`` unchanged; a ``ValueError`` when it is set for a text-only model."""
+    if video_scale is not None and not model.video_dim:
+        raise ValueError("video_scale weighs a video; this MotionDuet model is text-only")
+    return video_scale
 
 
 def _saved_video_encoder(folder: Path, given):
