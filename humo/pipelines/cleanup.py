@@ -85,6 +85,12 @@ class MotionCleanup:
             against all or nothing: share of locomotion clips at a real speed 0.69 -> 0.74, root speed 0.69
             -> 0.75, jerk 0.39 -> 0.49, FID 0.133 -> 0.127; foot sliding 0.48 -> 0.47 and R@3 0.914 -> 0.912,
             inside the spread between seeds).
+        plant_contacts: a third candidate, tried first: ``plant_root`` pinning only the stance joints that
+            :func:`humo.representations.contact.contact_labels` marks as in contact (near the floor *and* slow),
+            with the soft / smoothing settings above, kept per clip under the same ``plant_slack`` rule. The
+            ungated rule also pins a foot still moving fast as it lands or pushes off, which slows real runs to
+            0.85 of their speed. On by default since measured (``docs/evaluation.md``, "A planted root that
+            lets a landing foot land").
         foot_lock: lock planted feet (on by default; each call may override it). After ``plant_root`` the lock
             is kept for a clip only where it lowers that clip's foot sliding (``humo.metrics.kinematics``).
         blend: frames over which a foot lock blends in and out.
@@ -98,6 +104,7 @@ class MotionCleanup:
     plant_sigma: float = 0.0
     plant_soft: bool = True
     plant_slack: float = 0.02
+    plant_contacts: bool = True
     foot_lock: bool = True
     blend: int = 3
     contact_height: float = 0.05
@@ -127,22 +134,30 @@ class MotionCleanup:
         if not self.plant_root:
             return self._lock(out) if lock else out
         hard = self._planted(out, 0.0, False, lock)
-        if self.plant_sigma <= 0 and not self.plant_soft:
-            return hard
-        # smoothed / soft planting, kept per clip only where its feet slide about as little as the hard rule's
-        smooth = self._planted(out, self.plant_sigma, self.plant_soft, lock)
+        candidates = []  # tried in order: contact-gated, then smoothed / soft planting
+        if self.plant_contacts:
+            contacts = contact_labels(out, fps=self.fps, height=self.contact_height)
+            candidates.append(self._planted(out, self.plant_sigma, self.plant_soft, lock, contacts))
+        if self.plant_sigma > 0 or self.plant_soft:
+            candidates.append(self._planted(out, self.plant_sigma, self.plant_soft, lock))
+        # each kept per clip only where its feet slide about as little as the hard rule's
         slide_hard = foot_skating(hard, self.fps, self.contact_height)
-        slide_smooth = foot_skating(smooth, self.fps, self.contact_height)
-        keep = (slide_smooth <= slide_hard + self.plant_slack) | torch.isnan(slide_hard)
-        return torch.where(keep[:, None, None, None], smooth, hard)
+        result, done = hard, torch.zeros(hard.shape[0], dtype=torch.bool, device=hard.device)
+        for cand in candidates:
+            ok = ~done & ((foot_skating(cand, self.fps, self.contact_height) <= slide_hard + self.plant_slack)
+                          | torch.isnan(slide_hard))
+            result = torch.where(ok[:, None, None, None], cand, result)
+            done = done | ok
+        return result
 
     def _lock(self, joints: torch.Tensor) -> torch.Tensor:
         contacts = contact_labels(joints, fps=self.fps, height=self.contact_height)
         return ground(lock_feet(joints, contacts, blend=self.blend))
 
-    def _planted(self, joints: torch.Tensor, sigma: float, soft: bool, lock: bool) -> torch.Tensor:
+    def _planted(self, joints: torch.Tensor, sigma: float, soft: bool, lock: bool,
+                 contacts: torch.Tensor | None = None) -> torch.Tensor:
         """``plant_root``, then (``lock``) the foot lock where it lowers a clip's foot sliding."""
-        out = plant_root(joints, height=self.contact_height, sigma=sigma, soft=soft)
+        out = plant_root(joints, height=self.contact_height, sigma=sigma, soft=soft, contacts=contacts)
         if not lock:
             return out
         locked = self._lock(out)  # the lock can fight a planted root: keep it only where it helps
@@ -169,5 +184,6 @@ class MotionCleanup:
         out = {"skeleton": "fixed" if self.offsets is not None else "per-clip mean", "plant_root": self.plant_root,
                "foot_lock": bool(lock)}
         if self.plant_root:
-            out.update(plant_sigma=self.plant_sigma, plant_soft=self.plant_soft, plant_slack=self.plant_slack)
+            out.update(plant_sigma=self.plant_sigma, plant_soft=self.plant_soft, plant_slack=self.plant_slack,
+                       plant_contacts=self.plant_contacts)
         return out

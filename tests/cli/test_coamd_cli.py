@@ -48,7 +48,7 @@ def test_generate_prompts_and_edit(model_dir, tmp_path):
               "--skeleton", skel_src, "--no-foot-lock", "--cfg-rescale", "0", *FAST])
     made = Motion.load(tmp_path / "sk.json")
     assert made.meta["cleanup"] == {"skeleton": "fixed", "plant_root": True, "foot_lock": False, "plant_sigma": 0.0,
-                                    "plant_soft": True, "plant_slack": 0.02}
+                                    "plant_soft": True, "plant_slack": 0.02, "plant_contacts": True}
     assert "rescale=0.0" in made.meta["guidance"][0]
     assert made.meta["guidance"][1] == "ContactGuidance(steps=50, lr=0.05)"
     for steps, expect in (("0", []), ("3", ["ContactGuidance(steps=3, lr=0.05)"])):  # contact guidance off / set

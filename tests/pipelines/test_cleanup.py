@@ -37,7 +37,7 @@ def test_cleanup_gives_rigid_grounded_motion(fixed):
     assert MotionCleanup(offsets=offsets).describe(False) == {"skeleton": "fixed" if fixed else "per-clip mean",
                                                               "plant_root": True, "foot_lock": False,
                                                               "plant_sigma": 0.0, "plant_soft": True,
-                                                              "plant_slack": 0.02}
+                                                              "plant_slack": 0.02, "plant_contacts": True}
 
 
 def test_apply_groups_lengths_and_matches_single_calls():
@@ -93,9 +93,28 @@ def test_the_default_plants_softly_where_the_feet_stay_planted(lock):
     x = wobbly(batch=4, frames=40)
     default = MotionCleanup()
     assert default.plant_soft and default.plant_slack == 0.02 and default.describe()["plant_soft"] is True
-    hard = MotionCleanup(plant_soft=False)(x, foot_lock=lock)
-    soft = MotionCleanup(plant_slack=float("inf"))(x, foot_lock=lock)
+    assert default.plant_contacts and default.describe()["plant_contacts"] is True
+    hard = MotionCleanup(plant_soft=False, plant_contacts=False)(x, foot_lock=lock)
+    soft = MotionCleanup(plant_slack=float("inf"), plant_contacts=False)(x, foot_lock=lock)
+    gated = MotionCleanup(plant_slack=float("inf"))(x, foot_lock=lock)  # every clip: the contact-gated candidate
     out = default(x, foot_lock=lock)
     assert bool((foot_skating(out) <= foot_skating(hard) + 0.02 + 1e-6).all())
     for i in range(len(x)):
-        assert torch.equal(out[i], hard[i]) or torch.equal(out[i], soft[i])
+        assert torch.equal(out[i], hard[i]) or torch.equal(out[i], soft[i]) or torch.equal(out[i], gated[i])
+
+
+@pytest.mark.parametrize("lock", [True, False])
+def test_contact_gated_planting_lets_a_fast_foot_go_and_the_slack_decides(lock):
+    """A standing pose gliding at 3 m/s, feet on the floor all clip: no frame is a contact by the velocity
+    rule, so the gated candidate keeps the body's speed, where the ungated rule stops the body. Its feet then
+    slide at 3 m/s, so under the default slack (0.02 m/s over the hard rule's) the clip gets the hard result."""
+    from humo.metrics.kinematics import root_speed
+    from humo.representations.contact import ground
+
+    pose = ground(synthetic_joints(frames=1, seed=3, dtype=torch.float32))[0]
+    x = pose + torch.tensor([0.0, 0.0, 3.0 / 20.0]) * torch.arange(40.0)[:, None, None]  # (40, 22, 3)
+    x = x[None]
+    gated = MotionCleanup(plant_slack=float("inf"))(x, foot_lock=lock)
+    ungated = MotionCleanup(plant_contacts=False)(x, foot_lock=lock)
+    assert float(root_speed(gated)) > 2.9 and float(root_speed(ungated)) < 0.01
+    torch.testing.assert_close(MotionCleanup()(x, foot_lock=lock), ungated)

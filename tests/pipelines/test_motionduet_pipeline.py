@@ -331,7 +331,8 @@ def test_generated_motion_is_on_one_skeleton_and_the_floor(pipe, tmp_path):
         # an untrained model: the lowest joint (not necessarily a foot) is on the floor
         assert float(bone_std(x.joints)) < 1e-5 and abs(float(x.joints[..., 1].min())) < 1e-6
         assert x.meta["cleanup"] == {"skeleton": "per-clip mean", "plant_root": True, "foot_lock": True,
-                                     "plant_sigma": 0.0, "plant_soft": True, "plant_slack": 0.02}
+                                     "plant_sigma": 0.0, "plant_soft": True, "plant_slack": 0.02,
+                                     "plant_contacts": True}
     pipe.cleanup.offsets = rig_offsets(m[0].joints)  # a given skeleton travels with save_pretrained
     try:
         loaded = MotionDuet.from_pretrained(pipe.save_pretrained(tmp_path / "md"))

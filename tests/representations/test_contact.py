@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from humo.metrics.kinematics import bone_std, foot_skating
@@ -206,3 +207,21 @@ def test_plant_root_soft_weights_scale_the_correction_with_height():
     assert 0.3 < float(moved / glided) < 0.7  # about half of the glide is removed (weight 0.5)
     hard = plant_root(hovering)
     assert float((hard[-1, 0, 2] - hard[1, 0, 2]).abs()) < 1e-9  # all or nothing: all of it
+
+
+def test_plant_root_with_contact_labels_pins_a_slow_glide_and_lets_a_fast_one_go():
+    """A gliding figure at 0.5 m/s: its feet are "in contact" (slower than the HumanML3D 0.89 m/s rule), so the
+    gated rule stops it as the ungated one does; at 3 m/s (a foot still moving as it lands) the contact labels
+    are False, the gated rule leaves the body's motion alone while the ungated one stops it."""
+    from humo.representations.contact import contact_labels, plant_root
+
+    slow, fast = _gliding(speed=0.5), _gliding(speed=3.0)
+    for joints, pinned in ((slow, True), (fast, False)):
+        labels = contact_labels(joints)
+        assert bool(labels.any()) == pinned
+        out = plant_root(joints, contacts=labels)
+        travel = float((out[-1, 0, 2] - out[0, 0, 2]).abs())
+        assert travel < 1e-9 if pinned else abs(travel - float(joints[-1, 0, 2] - joints[0, 0, 2])) < 1e-9
+        assert float((plant_root(joints)[-1, 0, 2] - joints[0, 0, 2]).abs()) < 1e-9  # ungated: always stopped
+    with pytest.raises(ValueError, match=r"contacts must be \(30, 4\)"):
+        plant_root(slow, contacts=torch.ones(29, 4, dtype=torch.bool))
